@@ -1,0 +1,59 @@
+"""The ``minicompress`` command: one subcommand per module in this package.
+
+Each subcommand module defines ``add_parser(subparsers)`` and ``run(args) -> int``.
+A ``UsageError`` (or a ``ValueError``/``TypeError``/``OSError`` from the library, which
+means bad input) becomes a one-line message and exit code 2; nothing prints a traceback
+for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+from minicompress.cli.errors import UsageError
+
+COMMANDS = [
+    "demo", "train", "evaluate", "check", "prune", "quantize", "distill", "pack", "report",
+]
+
+
+def _modules():
+    for name in COMMANDS:
+        modname = f"minicompress.cli.{name}"
+        if importlib.util.find_spec(modname) is not None:
+            yield importlib.import_module(modname)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="minicompress",
+        description="Model compression, from the documents' equations to the practice, on a NumPy engine.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for mod in _modules():
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except UsageError as err:
+        print(f"minicompress: error: {err}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, OSError) as err:
+        print(f"minicompress: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("minicompress: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

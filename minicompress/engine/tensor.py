@@ -1,0 +1,349 @@
+"""The autograd core: ``Tensor``, ``Function`` and reverse-mode differentiation.
+
+A ``Tensor`` wraps a NumPy array. Every operation on tensors is a ``Function``
+subclass with a ``forward`` and a ``backward`` on plain NumPy arrays; ``apply``
+runs ``forward`` and, when any input needs a gradient, records the function and
+its inputs on the output so that ``backward()`` can walk the graph in reverse.
+
+Gradients **accumulate**: calling ``backward()`` twice adds the second gradient
+to ``.grad``; clear it with ``zero_grad()`` (or an optimizer's ``zero_grad``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import numpy as np
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_state, "grad_enabled", True)
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Run a block without building a graph (inference, weight surgery)."""
+    previous = is_grad_enabled()
+    _state.grad_enabled = False
+    try:
+        yield
+    finally:
+        _state.grad_enabled = previous
+
+
+def _as_array(data, dtype=None) -> np.ndarray:
+    if isinstance(data, Tensor):
+        data = data.data
+    arr = np.asarray(data, dtype=dtype)
+    if dtype is None and not np.issubdtype(arr.dtype, np.floating):
+        # Integers, bools and Python lists become float32: the engine's default.
+        arr = arr.astype(np.float32)
+    return arr
+
+
+class Context:
+    """What ``forward`` leaves for ``backward``: saved arrays and any constants."""
+
+    def __init__(self):
+        self.saved_tensors: tuple = ()
+        self.needs_input_grad: tuple[bool, ...] = ()
+
+    def save_for_backward(self, *arrays) -> None:
+        self.saved_tensors = arrays
+
+
+class Function:
+    """Base class of every differentiable op.
+
+    Subclasses define ``forward(ctx, *arrays, *constants)`` returning an array
+    and ``backward(ctx, grad)`` returning one gradient (or ``None``) per
+    *tensor* input, in order.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, *args, **kwargs) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Context, grad: np.ndarray):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs) -> Tensor:
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        ctx = Context()
+        ctx.needs_input_grad = tuple(t.requires_grad for t in tensors)
+        out = cls.forward(ctx, *arrays, **kwargs)
+        requires_grad = is_grad_enabled() and any(ctx.needs_input_grad)
+        result = Tensor(out, requires_grad=requires_grad)
+        if requires_grad:
+            result._ctx = ctx
+            result._fn = cls
+            result._parents = tensors
+        return result
+
+
+class Tensor:
+    """A NumPy array with a gradient.
+
+    Parameters
+    ----------
+    data : array_like
+        Float arrays keep their dtype (float64 for gradient checks); anything
+        else becomes float32.
+    requires_grad : bool
+        Whether ``backward()`` should fill ``.grad`` for this tensor.
+    dtype : numpy dtype, optional
+        Force a dtype.
+    """
+
+    __array_priority__ = 1000  # so ndarray + Tensor defers to Tensor.__radd__
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        self.data: np.ndarray = _as_array(data, dtype)
+        self.requires_grad = bool(requires_grad)
+        self.grad: np.ndarray | None = None
+        self._ctx: Context | None = None
+        self._fn: type[Function] | None = None
+        self._parents: list[Tensor] = []
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self) -> float:
+        return self.data.item()
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph (no copy)."""
+        return Tensor(self.data)
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def __repr__(self) -> str:
+        flag = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({np.array2string(self.data, precision=4, threshold=8)}{flag})"
+
+    # ---------------------------------------------------------------- backward
+    def backward(self, grad=None) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+        ``grad`` defaults to 1 for a single-element tensor; otherwise it must be
+        given, with the tensor's shape.
+        """
+        if not self.requires_grad:
+            raise ValueError("backward() on a tensor that does not require grad")
+        if grad is None:
+            if self.data.size != 1:
+                raise ValueError(
+                    f"backward() without a gradient needs a 1-element tensor, got shape {self.shape}"
+                )
+            grad = np.ones_like(self.data)
+        grad = np.asarray(grad, dtype=self.data.dtype)
+        if grad.shape != self.shape:
+            raise ValueError(f"gradient shape {grad.shape} does not match tensor shape {self.shape}")
+
+        order = self._topological_order()
+        grads: dict[int, np.ndarray] = {id(self): grad}
+        for node in order:
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if node._fn is None:  # a leaf: accumulate
+                node.grad = g.copy() if node.grad is None else node.grad + g
+                continue
+            parent_grads = node._fn.backward(node._ctx, g)
+            if not isinstance(parent_grads, tuple):
+                parent_grads = (parent_grads,)
+            for parent, pg in zip(node._parents, parent_grads):
+                if pg is None or not parent.requires_grad:
+                    continue
+                pg = _unbroadcast(np.asarray(pg), parent.shape).astype(parent.dtype, copy=False)
+                key = id(parent)
+                grads[key] = pg if key not in grads else grads[key] + pg
+
+    def _topological_order(self) -> list[Tensor]:
+        # Iterative depth-first search: deep graphs do not hit Python's recursion limit.
+        order: list[Tensor] = []
+        visited: set[int] = set()
+        stack: list[tuple[Tensor, bool]] = [(self, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                order.append(node)
+                continue
+            if id(node) in visited:
+                continue
+            visited.add(id(node))
+            stack.append((node, True))
+            for parent in node._parents:
+                if parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+        order.reverse()  # outputs first
+        return order
+
+    # ------------------------------------------------------------- operators
+    def __add__(self, other):
+        return _ops().Add.apply(self, _wrap(other, self))
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        return _ops().Sub.apply(self, _wrap(other, self))
+
+    def __rsub__(self, other):
+        return _ops().Sub.apply(_wrap(other, self), self)
+
+    def __mul__(self, other):
+        return _ops().Mul.apply(self, _wrap(other, self))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        return _ops().Div.apply(self, _wrap(other, self))
+
+    def __rtruediv__(self, other):
+        return _ops().Div.apply(_wrap(other, self), self)
+
+    def __neg__(self):
+        return _ops().Neg.apply(self)
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, Tensor):
+            raise TypeError("Tensor ** Tensor is not supported; the exponent must be a number")
+        return _ops().Pow.apply(self, float(exponent))
+
+    def __matmul__(self, other):
+        return _ops().MatMul.apply(self, _wrap(other, self))
+
+    def __rmatmul__(self, other):
+        return _ops().MatMul.apply(_wrap(other, self), self)
+
+    def __getitem__(self, index):
+        if isinstance(index, Tensor):
+            index = index.data
+        return _ops().Index.apply(self, index)
+
+    # Comparisons are not differentiable: they return plain boolean arrays.
+    def __lt__(self, other):
+        return self.data < _raw(other)
+
+    def __le__(self, other):
+        return self.data <= _raw(other)
+
+    def __gt__(self, other):
+        return self.data > _raw(other)
+
+    def __ge__(self, other):
+        return self.data >= _raw(other)
+
+    __hash__ = object.__hash__
+
+    # ------------------------------------------------------------ methods
+    def exp(self):
+        return _ops().Exp.apply(self)
+
+    def log(self):
+        return _ops().Log.apply(self)
+
+    def relu(self):
+        return _ops().ReLU.apply(self)
+
+    def sigmoid(self):
+        return _ops().Sigmoid.apply(self)
+
+    def tanh(self):
+        return _ops().Tanh.apply(self)
+
+    def abs(self):
+        return _ops().Abs.apply(self)
+
+    def sum(self, axis=None, keepdims=False):
+        return _ops().Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return _ops().Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return _ops().Max.apply(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _ops().Reshape.apply(self, shape=shape)
+
+    def flatten(self, start_dim: int = 1):
+        return self.reshape(*self.shape[:start_dim], -1)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _ops().Transpose.apply(self, axes=axes or None)
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    def clip(self, low=None, high=None):
+        return _ops().Clip.apply(self, low=low, high=high)
+
+
+def _raw(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _wrap(x, like: Tensor) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    arr = np.asarray(x)
+    if arr.dtype.kind in "biuf" and arr.dtype != like.dtype and (
+        arr.ndim == 0 or arr.dtype.kind != "f"
+    ):
+        # Python numbers and integer/bool arrays take the tensor's dtype (no float64 creep).
+        arr = arr.astype(like.dtype)
+    return Tensor(arr)
+
+
+def _unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` down to ``shape``, undoing NumPy broadcasting."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def _ops():
+    # ops.py defines the Function subclasses and imports this module; importing
+    # it lazily here keeps the dependency one-way at import time.
+    from minicompress.engine import ops
+
+    return ops

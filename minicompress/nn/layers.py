@@ -1,0 +1,185 @@
+"""The layers: Linear, Conv2d, MaxPool2d, ReLU, Flatten, Dropout, Sequential.
+
+Weighted layers read their weights through ``self.effective("weight")`` so a
+pruning mask (a ``weight_mask`` buffer), when present, applies in the forward
+pass and to the gradient alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import minicompress.engine.functional as F
+from minicompress.engine import Tensor
+from minicompress.nn.init import INITIALIZERS, default_uniform, fans
+from minicompress.nn.module import Module, Parameter
+from minicompress.rng import as_generator
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _init_weight(shape, init, rng):
+    if init not in INITIALIZERS:
+        raise ValueError(f"unknown init {init!r}; choose one of {sorted(INITIALIZERS)}")
+    return INITIALIZERS[init](shape, rng)
+
+
+class Linear(Module):
+    """``y = x @ W.T + b``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    bias : bool
+    init : str
+        ``"default"`` (PyTorch's U(±1/sqrt(in))), ``"kaiming_uniform"``, ``"kaiming_normal"``,
+        ``"xavier_uniform"`` or ``"xavier_normal"``; biases always use the default.
+    seed : int or numpy.random.Generator
+
+    Shapes: input (N, in_features) -> output (N, out_features); weight (out, in).
+    """
+
+    def __init__(self, in_features, out_features, bias=True, init="default", seed=None):
+        super().__init__()
+        self.in_features = _positive_int("in_features", in_features)
+        self.out_features = _positive_int("out_features", out_features)
+        self.init = init
+        rng = as_generator(seed)
+        self.weight = Parameter(_init_weight((self.out_features, self.in_features), init, rng))
+        self.bias = (
+            Parameter(default_uniform((self.out_features,), rng, fan_in=self.in_features))
+            if bias else None
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 2:
+            raise ValueError(
+                f"Linear({self.in_features}, {self.out_features}) expects input of shape "
+                f"(N, {self.in_features}), got {tuple(x.shape)}"
+            )
+        return F.linear(x, self.effective("weight"), self.bias)
+
+    def spec(self):
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "bias": self.bias is not None}
+
+    def extra_repr(self):
+        return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"
+
+
+class Conv2d(Module):
+    """2-D convolution. Input (N, C_in, H, W) -> (N, C_out, Ho, Wo); weight (C_out, C_in, k, k)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
+                 init="default", seed=None):
+        super().__init__()
+        self.in_channels = _positive_int("in_channels", in_channels)
+        self.out_channels = _positive_int("out_channels", out_channels)
+        self.kernel_size = _positive_int("kernel_size", kernel_size)
+        self.stride = _positive_int("stride", stride)
+        if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
+            raise ValueError(f"padding must be an integer >= 0, got {padding!r}")
+        self.padding = int(padding)
+        self.init = init
+        rng = as_generator(seed)
+        shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
+        self.weight = Parameter(_init_weight(shape, init, rng))
+        self.bias = (
+            Parameter(default_uniform((self.out_channels,), rng, fan_in=fans(shape)[0]))
+            if bias else None
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.effective("weight"), self.bias, self.stride, self.padding)
+
+    def spec(self):
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+                "bias": self.bias is not None}
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+
+
+class MaxPool2d(Module):
+    def __init__(self, kernel_size=2, stride=None):
+        super().__init__()
+        self.kernel_size = _positive_int("kernel_size", kernel_size)
+        self.stride = None if stride is None else _positive_int("stride", stride)
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride)
+
+    def spec(self):
+        return {"kernel_size": self.kernel_size, "stride": self.stride}
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}"
+
+
+class ReLU(Module):
+    def forward(self, x):
+        return x.relu()
+
+    def spec(self):
+        return {}
+
+
+class Flatten(Module):
+    """(N, d1, d2, ...) -> (N, d1*d2*...)."""
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], -1)
+
+    def spec(self):
+        return {}
+
+
+class Dropout(Module):
+    """Inverted dropout: active only in ``train()`` mode; seeded."""
+
+    def __init__(self, p=0.5, seed=None):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = float(p)
+        self.rng = as_generator(seed)
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.rng, self.training)
+
+    def spec(self):
+        return {"p": self.p}
+
+
+class Sequential(Module):
+    """Layers applied in order; children are named "0", "1", ..."""
+
+    def __init__(self, *layers: Module):
+        super().__init__()
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential takes Modules, got {type(layer).__name__} at position {i}")
+            setattr(self, str(i), layer)
+
+    def __getitem__(self, i) -> Module:
+        return list(self._modules.values())[i]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def forward(self, x):
+        for layer in self._modules.values():
+            x = layer(x)
+        return x
+
+
+LAYER_TYPES = {cls.__name__: cls for cls in (Linear, Conv2d, MaxPool2d, ReLU, Flatten, Dropout)}

@@ -1,0 +1,142 @@
+"""Training and evaluation loops: ``fit``, ``evaluate``, ``predict``.
+
+``fit`` calls back into the caller at two points that compression needs:
+``on_step(state)`` after every optimizer step (pruning re-applies masks and
+follows its schedule there) and ``on_epoch_end(state)`` (evaluation, logging,
+rewinding). A callback is any object with either method.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from minicompress.data import DataLoader
+from minicompress.engine import Tensor, no_grad
+from minicompress.nn import Module
+from minicompress.nn.losses import cross_entropy
+from minicompress.optim import Optimizer
+
+
+@dataclass
+class TrainState:
+    """What a callback sees: the model, the optimizer and where training is."""
+
+    model: Module
+    optimizer: Optimizer
+    epoch: int = 0
+    step: int = 0
+    loss: float = float("nan")
+    logs: dict = field(default_factory=dict)
+    stop: bool = False  # a callback may set this to end training after the current epoch
+
+
+def _progress(total, desc, enabled):
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
+
+
+def fit(model: Module, optimizer: Optimizer, x: np.ndarray, y: np.ndarray, *, epochs: int = 1,
+        batch_size: int = 64, seed=0, loss_fn=cross_entropy, callbacks=(), scheduler=None,
+        transform=None, x_val=None, y_val=None, progress: bool | None = None) -> list[dict]:
+    """Train ``model`` on ``(x, y)`` with mini-batches; return one dict of logs per epoch.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, ...)
+    y : ndarray, shape (N,) integer labels (or whatever ``loss_fn`` takes as its target)
+    loss_fn : callable(logits Tensor, y batch) -> scalar Tensor
+    callbacks : objects with ``on_step(state)`` and/or ``on_epoch_end(state)``
+    scheduler : stepped once at every epoch end
+    progress : show a progress bar; ``None`` shows it only when stderr is a terminal
+
+    Returns
+    -------
+    list of dict
+        ``{"epoch", "loss", "accuracy", "seconds", "samples_per_second"}`` plus
+        ``"val_accuracy"`` when validation data is given.
+    """
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    x, y = np.asarray(x), np.asarray(y)
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
+    loader = DataLoader(x, y, batch_size, shuffle=True, seed=seed, transform=transform)
+    state = TrainState(model, optimizer)
+    history = []
+    for epoch in range(1, epochs + 1):
+        state.epoch = epoch
+        model.train()
+        bar = _progress(len(loader), f"epoch {epoch}/{epochs}", progress)
+        start, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            logits = model(Tensor(xb))
+            loss = loss_fn(logits, yb)
+            loss.backward()
+            optimizer.step()
+            state.step += 1
+            state.loss = float(loss.data)
+            n = len(xb)
+            seen += n
+            loss_sum += state.loss * n
+            if np.ndim(yb) == 1 and logits.ndim == 2:
+                correct += int((logits.data.argmax(axis=1) == yb).sum())
+            for cb in callbacks:
+                if hasattr(cb, "on_step"):
+                    cb.on_step(state)
+            if bar is not None:
+                rate = seen / (time.perf_counter() - start)
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}",
+                                samples_s=f"{rate:.0f}")
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        seconds = time.perf_counter() - start
+        logs = {"epoch": epoch, "loss": loss_sum / max(seen, 1), "accuracy": correct / max(seen, 1),
+                "seconds": seconds, "samples_per_second": seen / seconds if seconds else 0.0}
+        if x_val is not None:
+            logs["val_accuracy"] = evaluate(model, x_val, y_val)["accuracy"]
+        if scheduler is not None:
+            scheduler.step()
+        state.logs = logs
+        for cb in callbacks:
+            if hasattr(cb, "on_epoch_end"):
+                cb.on_epoch_end(state)
+        history.append(logs)
+        if state.stop:
+            break
+    return history
+
+
+def predict(model: Module, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """The model's outputs (logits) for ``x``, in eval mode, without building a graph."""
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            outs = [model(Tensor(x[i : i + batch_size])).data for i in range(0, len(x), batch_size)]
+    finally:
+        model.train(was_training)
+    if not outs:
+        raise ValueError("predict() got no samples")
+    return np.concatenate(outs)
+
+
+def evaluate(model: Module, x: np.ndarray, y: np.ndarray, batch_size: int = 1000,
+             loss_fn=cross_entropy) -> dict:
+    """``{"accuracy": fraction correct, "loss": mean loss}`` on ``(x, y)``."""
+    x, y = np.asarray(x), np.asarray(y)
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
+    logits = predict(model, x, batch_size)
+    loss = float(loss_fn(Tensor(logits), y).data)
+    return {"accuracy": float((logits.argmax(axis=1) == y).mean()), "loss": loss}
