@@ -49,6 +49,13 @@ def from_architecture(layers: list[dict]) -> Sequential:
     return Sequential(*built)
 
 
+def copy_model(model: Sequential) -> Sequential:
+    """A deep copy: the same architecture with copied parameters and buffers."""
+    clone = from_architecture(architecture(model))
+    clone.load_state_dict(model.state_dict())
+    return clone
+
+
 def atomic_write(path, write) -> None:
     """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename it onto ``path``."""
     path = os.fspath(path)
