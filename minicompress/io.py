@@ -87,11 +87,16 @@ def read_model_file(path) -> tuple[dict, dict]:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ValueError(f"model file {path!r} does not exist")
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            raise ValueError(f"{path!r} is not an .npz file (no zip header): not a minicompress model file")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-        raise ValueError(f"{path!r} is not a readable minicompress .npz model file ({err})") from None
+        # allow_pickle=False refuses object arrays; say so plainly rather than suggest unpickling.
+        reason = "it holds pickled objects, which are never loaded" if "pickle" in str(err) else str(err)
+        raise ValueError(f"{path!r} is not a readable minicompress model file: {reason}") from None
     if "__meta__" not in arrays:
         raise ValueError(f"{path!r} has no __meta__ entry: not a minicompress model file")
     try:

@@ -2,7 +2,14 @@
 
 from minicompress.nn import init, losses
 from minicompress.nn.layers import (
-    LAYER_TYPES, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential,
+    LAYER_TYPES,
+    Conv2d,
+    Dropout,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
 )
 from minicompress.nn.module import Module, Parameter
 

@@ -56,7 +56,7 @@ class Linear(Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 2:
+        if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(
                 f"Linear({self.in_features}, {self.out_features}) expects input of shape "
                 f"(N, {self.in_features}), got {tuple(x.shape)}"

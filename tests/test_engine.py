@@ -1,0 +1,216 @@
+"""Chapter 1: the autograd engine. Every op's backward against central differences."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import minicompress.engine.functional as F
+from minicompress.engine import Function, Tensor, gradcheck, no_grad
+
+pytestmark = pytest.mark.engine
+
+
+def t64(rng, *shape, positive=False):
+    a = rng.standard_normal(shape)
+    return Tensor(np.abs(a) + 0.5 if positive else a)
+
+
+UNARY = {
+    "neg": lambda a: -a,
+    "exp": lambda a: a.exp(),
+    "relu": lambda a: a.relu(),
+    "sigmoid": lambda a: a.sigmoid(),
+    "tanh": lambda a: a.tanh(),
+    "abs": lambda a: a.abs(),
+    "pow3": lambda a: a**3,
+    "sum_all": lambda a: a.sum(),
+    "sum_axis": lambda a: a.sum(axis=1),
+    "sum_keepdims": lambda a: a.sum(axis=0, keepdims=True),
+    "mean_axis": lambda a: a.mean(axis=(0, 1)),
+    "max_all": lambda a: a.max(),
+    "max_axis": lambda a: a.max(axis=1, keepdims=True),
+    "reshape": lambda a: a.reshape(4, 6),
+    "transpose": lambda a: a.transpose(2, 0, 1),
+    "index_slice": lambda a: a[1:, ::2],
+    "index_fancy_repeat": lambda a: a[[0, 0, 1]],
+    "clip": lambda a: a.clip(-0.5, 0.7),
+    "log_softmax": lambda a: F.log_softmax(a, axis=-1),
+    "softmax": lambda a: F.softmax(a, axis=1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_gradients(name, rng):
+    a = t64(rng, 2, 3, 4)
+    gradcheck(UNARY[name], [a])
+
+
+def test_log_and_pow_fractional_gradients(rng):
+    gradcheck(lambda a: a.log() + a**0.5, [t64(rng, 3, 4, positive=True)])
+
+
+BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "where": lambda a, b: F.where(a.data > 0, a, b),
+    "concat": lambda a, b: F.concatenate([a, b], axis=0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary_gradients(name, rng):
+    a, b = t64(rng, 3, 4), t64(rng, 3, 4, positive=True)
+    gradcheck(BINARY[name], [a, b])
+
+
+@pytest.mark.parametrize("shape_a,shape_b", [((3, 4), (4,)), ((3, 1), (1, 4)), ((2, 3, 4), (3, 1))])
+def test_broadcasting_gradients(shape_a, shape_b, rng):
+    a, b = t64(rng, *shape_a), t64(rng, *shape_b, positive=True)
+    gradcheck(lambda a, b: a * b + a / b - b, [a, b])
+
+
+@pytest.mark.parametrize("shape_a,shape_b", [((3, 4), (4, 5)), ((4,), (4, 2)), ((3, 4), (4,)),
+                                             ((2, 3, 4), (4, 5))])
+def test_matmul_gradients(shape_a, shape_b, rng):
+    gradcheck(lambda a, b: a @ b, [t64(rng, *shape_a), t64(rng, *shape_b)])
+
+
+def test_linear_conv_pool_gradients(rng):
+    x, w, b = t64(rng, 5, 4), t64(rng, 3, 4), t64(rng, 3)
+    gradcheck(lambda x, w, b: F.linear(x, w, b), [x, w, b])
+    gradcheck(lambda x, w: F.linear(x, w), [x, w])
+    img, k, kb = t64(rng, 2, 3, 6, 7), t64(rng, 4, 3, 3, 3), t64(rng, 4)
+    for stride, padding in [(1, 0), (2, 1), (1, 2)]:
+        gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, padding), [img, k, kb])
+    gradcheck(lambda x: F.max_pool2d(x, 2), [img])
+    gradcheck(lambda x: F.max_pool2d(x, 3, stride=2), [img])
+
+
+def test_conv2d_matches_direct_loops(rng):
+    x, w, b = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    out = F.conv2d(Tensor(x), Tensor(w), Tensor(b), stride=2, padding=1).data
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    ho, wo = (6 + 2 - 3) // 2 + 1, (5 + 2 - 3) // 2 + 1
+    ref = np.zeros((2, 4, ho, wo))
+    for n in range(2):
+        for f in range(4):
+            for i in range(ho):
+                for j in range(wo):
+                    ref[n, f, i, j] = (xp[n, :, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3] * w[f]).sum() + b[f]
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+
+
+def test_max_pool_matches_reference(rng):
+    x = rng.standard_normal((2, 3, 7, 6))
+    out = F.max_pool2d(Tensor(x), 2).data
+    ref = x[:, :, :6, :6].reshape(2, 3, 3, 2, 3, 2).max(axis=(3, 5))
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_gradients_accumulate_and_zero_grad_clears():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (x * 3).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad, [6.0, 6.0])
+    x.zero_grad()
+    assert x.grad is None
+
+
+def test_shared_subexpression_gets_both_paths():
+    x = Tensor(np.array([2.0]), requires_grad=True)
+    y = x * x
+    (y + y).sum().backward()
+    np.testing.assert_allclose(x.grad, [8.0])
+
+
+def test_deep_graph_has_no_recursion_limit():
+    x = Tensor(np.array([1.0]), requires_grad=True)
+    y = x
+    for _ in range(5000):
+        y = y + 1.0
+    y.sum().backward()
+    assert x.grad[0] == 1.0
+
+
+def test_no_grad_and_detach_build_no_graph():
+    x = Tensor(np.ones(3), requires_grad=True)
+    with no_grad():
+        y = (x * 2).sum()
+    assert not y.requires_grad
+    z = x.detach() * 2
+    assert not z.requires_grad
+    with pytest.raises(ValueError, match="does not require grad"):
+        y.backward()
+
+
+def test_backward_needs_gradient_for_non_scalar():
+    x = Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(ValueError, match="1-element"):
+        (x * 2).backward()
+    with pytest.raises(ValueError, match="shape"):
+        (x * 2).backward(np.ones(4))
+
+
+def test_dtype_rules():
+    assert Tensor([1, 2]).dtype == np.float32
+    assert Tensor(np.zeros(2)).dtype == np.float64
+    a = Tensor(np.ones(2, dtype=np.float32))
+    assert (a * 2.5 + 1).dtype == np.float32
+    assert (a / np.ones(2, dtype=np.int64)).dtype == np.float32
+
+
+def test_custom_function_with_saved_tensors():
+    class Cube(Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a**3
+
+        @staticmethod
+        def backward(ctx, grad):
+            (a,) = ctx.saved_tensors
+            return (3 * a * a * grad,)
+
+    gradcheck(lambda a: Cube.apply(a), [Tensor(np.array([0.5, -1.5, 2.0]))])
+
+
+def test_gradcheck_catches_a_wrong_backward():
+    class Wrong(Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * a
+
+        @staticmethod
+        def backward(ctx, grad):
+            return (grad,)
+
+    with pytest.raises(AssertionError, match="central difference"):
+        gradcheck(lambda a: Wrong.apply(a), [Tensor(np.array([1.0, 2.0]))])
+
+
+def test_shape_errors_are_clear():
+    with pytest.raises(ValueError, match="matmul shapes"):
+        Tensor(np.ones((2, 3))) @ Tensor(np.ones((4, 2)))
+    with pytest.raises(ValueError, match="channels"):
+        F.conv2d(Tensor(np.ones((1, 2, 5, 5))), Tensor(np.ones((3, 1, 3, 3))))
+    with pytest.raises(ValueError, match="smaller than the kernel"):
+        F.conv2d(Tensor(np.ones((1, 1, 2, 2))), Tensor(np.ones((1, 1, 3, 3))))
+    with pytest.raises(ValueError, match="max_pool2d"):
+        F.max_pool2d(Tensor(np.ones((1, 1, 1, 1))), 2)
+
+
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=6),
+                  elements=st.floats(-1e3, 1e3)))
+def test_log_softmax_is_stable_and_normalised(a):
+    out = F.log_softmax(Tensor(a), axis=1).data
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(np.exp(out).sum(axis=1), 1.0, rtol=1e-9)
+
+
+def test_sigmoid_does_not_overflow():
+    out = Tensor(np.array([-1000.0, 0.0, 1000.0])).sigmoid().data
+    np.testing.assert_array_equal(out, [0.0, 0.5, 1.0])

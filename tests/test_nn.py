@@ -1,0 +1,177 @@
+"""Chapter 1: modules, layers, initializers and losses."""
+
+import numpy as np
+import pytest
+
+import minicompress.nn.losses as L
+from minicompress.engine import Tensor, gradcheck
+from minicompress.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, Parameter, ReLU, Sequential
+from minicompress.nn import init as nninit
+
+pytestmark = pytest.mark.nn
+
+
+def as64(module):
+    for p in module.parameters():
+        p.data = p.data.astype(np.float64)
+    return module
+
+
+def test_linear_and_conv_layer_gradients(rng):
+    lin = as64(Linear(4, 3, seed=1))
+    x = Tensor(rng.standard_normal((5, 4)))
+    gradcheck(lambda x, w, b: lin(x), [x, lin.weight, lin.bias])
+    conv = as64(Conv2d(2, 3, 3, stride=1, padding=1, seed=1))
+    img = Tensor(rng.standard_normal((2, 2, 5, 5)))
+    gradcheck(lambda x, w, b: conv(x), [img, conv.weight, conv.bias])
+
+
+def test_sequential_model_gradient(rng):
+    model = as64(Sequential(Conv2d(1, 2, 3, seed=0), ReLU(), MaxPool2d(2), Flatten(), Linear(8, 3, seed=1)))
+    x = Tensor(rng.standard_normal((2, 1, 6, 6)))
+    params = model.parameters()
+    gradcheck(lambda *ps: model(x), params)
+
+
+LOSSES = {
+    "cross_entropy": lambda z, rng: L.cross_entropy(z, rng.integers(0, 4, 5)),
+    "soft_cross_entropy": lambda z, rng: L.soft_cross_entropy(z, rng.dirichlet(np.ones(4), 5)),
+    "kl_div": lambda z, rng: L.kl_div(z.clip(None, -0.01), rng.dirichlet(np.ones(4), 5)),
+    "bce_logits": lambda z, rng: L.binary_cross_entropy_with_logits(z, rng.random((5, 4))),
+    "bce": lambda z, rng: L.binary_cross_entropy(z.sigmoid(), (rng.random((5, 4)) > 0.5) * 1.0),
+    "mse": lambda z, rng: L.mse(z, rng.standard_normal((5, 4))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_loss_gradients(name):
+    z = Tensor(np.random.default_rng(3).standard_normal((5, 4)))
+    gradcheck(lambda z: LOSSES[name](z, np.random.default_rng(7)), [z])
+
+
+def test_bce_with_logits_gradient_at_zero():
+    z = Tensor(np.zeros((1, 3)), requires_grad=True)
+    L.binary_cross_entropy_with_logits(z, np.array([[0.0, 1.0, 0.5]])).backward()
+    np.testing.assert_allclose(z.grad, [[0.5 / 3, -0.5 / 3, 0.0]], atol=1e-12)
+
+
+def test_loss_values_match_formulas(rng):
+    z = rng.standard_normal((6, 4))
+    y = rng.integers(0, 4, 6)
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    assert np.isclose(L.cross_entropy(Tensor(z), y).item(), -logp[np.arange(6), y].mean())
+    q = rng.dirichlet(np.ones(4), 6)
+    assert np.isclose(L.kl_div(Tensor(logp), q).item(), (q * (np.log(q) - logp)).sum() / 6)
+    assert np.isclose(L.soft_cross_entropy(Tensor(z), q).item(), -(q * logp).sum(1).mean())
+    p = 1 / (1 + np.exp(-z))
+    t = rng.random((6, 4))
+    bce = -(t * np.log(p) + (1 - t) * np.log(1 - p)).mean()
+    assert np.isclose(L.binary_cross_entropy(Tensor(p), t).item(), bce)
+    assert np.isclose(L.binary_cross_entropy_with_logits(Tensor(z), t).item(), bce)
+    assert L.kl_div(Tensor(np.log(q)), q).item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_bce_clips_log_at_eps():
+    loss = L.binary_cross_entropy(Tensor(np.array([0.0, 1.0])), np.array([1.0, 0.0])).item()
+    assert np.isclose(loss, -np.log(L.BCE_EPS), rtol=1e-3)
+
+
+@pytest.mark.parametrize("labels,match", [
+    (np.array([0, 1, 4]), r"\[0, 4\)"), (np.array([0, -1, 2]), r"\[0, 4\)"),
+    (np.array([0.0, 1.0, 2.0]), "integers"), (np.array([0, 1]), "shape"),
+])
+def test_cross_entropy_rejects_bad_labels(labels, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        L.cross_entropy(Tensor(np.zeros((3, 4))), labels)
+
+
+def test_bce_rejects_probabilities_outside_unit_interval():
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        L.binary_cross_entropy(Tensor(np.array([1.5])), np.array([1.0]))
+    with pytest.raises(ValueError, match="NaN"):
+        L.binary_cross_entropy(Tensor(np.array([np.nan])), np.array([1.0]))
+
+
+def test_named_parameters_state_dict_and_buffers():
+    model = Sequential(Linear(3, 4), ReLU(), Linear(4, 2))
+    names = [n for n, _ in model.named_parameters()]
+    assert names == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    model[0].register_buffer("weight_mask", np.ones((4, 3), dtype=bool))
+    state = model.state_dict()
+    assert set(state) == {*names, "0.weight_mask"}
+    state["0.weight"][:] = 0  # a copy: the model is unchanged
+    assert np.any(model[0].weight.data != 0)
+
+
+def test_load_state_dict_names_every_problem():
+    model = Sequential(Linear(3, 4), Linear(4, 2))
+    state = model.state_dict()
+    del state["1.bias"]
+    state["0.weight"] = np.zeros((5, 3))
+    state["extra"] = np.zeros(1)
+    with pytest.raises(ValueError) as err:
+        model.load_state_dict(state)
+    msg = str(err.value)
+    assert "missing key '1.bias'" in msg and "'0.weight' has shape (5, 3)" in msg and "unexpected key 'extra'" in msg
+
+
+def test_masked_weight_gives_masked_output_and_gradient(rng):
+    lin = Linear(4, 3, seed=0)
+    mask = rng.random((3, 4)) > 0.5
+    lin.register_buffer("weight_mask", mask)
+    x = Tensor(rng.standard_normal((2, 4)).astype(np.float32))
+    out = lin(x)
+    np.testing.assert_allclose(out.data, x.data @ (lin.weight.data * mask).T + lin.bias.data, rtol=1e-6)
+    out.sum().backward()
+    assert np.all(lin.weight.grad[~mask] == 0)
+
+
+def test_freeze_train_eval_and_dropout():
+    model = Sequential(Linear(3, 3), Dropout(0.5, seed=0))
+    model.freeze()
+    assert not any(p.requires_grad for p in model.parameters())
+    model.unfreeze()
+    assert all(p.requires_grad for p in model.parameters())
+    x = Tensor(np.ones((100, 3), dtype=np.float32))
+    model.eval()
+    np.testing.assert_array_equal(model(x).data, model[0](x).data)
+    model.train()
+    dropped = model[1](x).data
+    assert set(np.unique(dropped)) == {0.0, 2.0}
+
+
+def test_layer_input_validation():
+    with pytest.raises(ValueError, match=r"expects input of shape \(N, 3\)"):
+        Linear(3, 2)(Tensor(np.ones((2, 4))))
+    with pytest.raises(ValueError, match="positive integer"):
+        Linear(0, 2)
+    with pytest.raises(ValueError, match="unknown init"):
+        Linear(2, 2, init="zeros")
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        Dropout(1.0)
+    with pytest.raises(TypeError, match="Sequential takes Modules"):
+        Sequential(Linear(2, 2), "relu")
+
+
+def test_initializers_are_seeded_and_scaled():
+    a = Linear(300, 100, init="kaiming_normal", seed=5).weight.data
+    b = Linear(300, 100, init="kaiming_normal", seed=5).weight.data
+    np.testing.assert_array_equal(a, b)
+    assert abs(a.std() - np.sqrt(2 / 300)) < 0.01
+    x = nninit.xavier_uniform((200, 100), np.random.default_rng(0))
+    assert x.max() <= np.sqrt(6 / 300) and x.min() >= -np.sqrt(6 / 300)
+    assert nninit.fans((8, 3, 5, 5)) == (75, 200)
+
+
+def test_module_registers_parameters_by_attribute():
+    class Net(Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = Parameter(np.ones(2))
+            self.body = Linear(2, 2)
+
+    net = Net()
+    assert [n for n, _ in net.named_parameters()] == ["scale", "body.weight", "body.bias"]
+    assert net.get_submodule("body") is net.body
+    with pytest.raises(ValueError, match="no submodule"):
+        net.get_submodule("head")

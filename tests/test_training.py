@@ -1,0 +1,178 @@
+"""Chapter 2: models, fit/evaluate, save/load and the train/evaluate commands."""
+
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from minicompress.cli.main import main
+from minicompress.engine import Tensor
+from minicompress.io import copy_model, load_model, model_checksum, save_model
+from minicompress.models import INPUT_SHAPES, MODEL_NAMES, build
+from minicompress.nn import Linear, Sequential
+from minicompress.optim import SGD, Adam
+from minicompress.training import evaluate, fit, predict
+
+pytestmark = pytest.mark.training
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_model_builds_runs_and_is_seeded(name):
+    x = Tensor(np.random.default_rng(0).random((2, *INPUT_SHAPES[name]), dtype=np.float32))
+    a, b = build(name, seed=3), build(name, seed=3)
+    out = a(x)
+    assert out.shape == (2, 2 if name == "doc002-mlp" else 10)
+    np.testing.assert_array_equal(out.data, b(x).data)
+    assert not np.array_equal(out.data, build(name, seed=4)(x).data)
+
+
+def test_parameter_counts():
+    assert build("lenet-300-100").num_parameters() == 266_610
+    assert build("lenet5").num_parameters() == 61_706
+    assert build("doc001-mlp").num_parameters() == 101_770
+    assert build("doc002-mlp").num_parameters() == 67
+
+
+def test_unknown_model_name():
+    with pytest.raises(ValueError, match="unknown model 'vgg'"):
+        build("vgg")
+
+
+def test_fit_learns_and_is_reproducible(mnist10k):
+    x_train, y_train, x_test, y_test = mnist10k
+    runs = []
+    for _ in range(2):
+        model = build("lenet-300-100", seed=1)
+        hist = fit(model, Adam(model.parameters()), x_train[:2000], y_train[:2000], epochs=2, seed=1,
+                   progress=False)
+        runs.append((hist, model.state_dict()["1.weight"]))
+    assert runs[0][0][-1]["loss"] == runs[1][0][-1]["loss"]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    assert runs[0][0][-1]["loss"] < runs[0][0][0]["loss"]
+    assert evaluate(model, x_test, y_test)["accuracy"] > 0.85
+
+
+def test_callbacks_are_called_after_every_step_and_epoch():
+    calls = []
+
+    class Recorder:
+        def on_step(self, state):
+            calls.append(("step", state.step))
+
+        def on_epoch_end(self, state):
+            calls.append(("epoch", state.epoch))
+            state.stop = state.epoch == 2
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((10, 3), dtype=np.float32), rng.integers(0, 2, 10)
+    model = Sequential(Linear(3, 2))
+    hist = fit(model, SGD(model.parameters(), lr=0.1), x, y, epochs=5, batch_size=4, callbacks=[Recorder()])
+    assert len(hist) == 2
+    assert calls == [("step", 1), ("step", 2), ("step", 3), ("epoch", 1),
+                     ("step", 4), ("step", 5), ("step", 6), ("epoch", 2)]
+
+
+def test_evaluate_and_predict_leave_mode_alone(trained_lenet300, mnist10k):
+    model = copy_model(trained_lenet300)
+    model.train()
+    logits = predict(model, mnist10k[2][:10])
+    assert logits.shape == (10, 10) and model.training
+    with pytest.raises(ValueError, match="samples"):
+        evaluate(model, mnist10k[2][:10], mnist10k[3][:9])
+
+
+def test_save_load_round_trip_with_mask_and_metadata(tmp_path, trained_lenet300, mnist10k):
+    model = copy_model(trained_lenet300)
+    model[1].register_buffer("weight_mask", np.random.default_rng(0).random((300, 784)) > 0.5)
+    path = tmp_path / "m.npz"
+    save_model(model, path, {"note": "hello"})
+    loaded = load_model(path)
+    assert loaded.metadata == {"note": "hello"}
+    assert model_checksum(loaded) == model_checksum(model)
+    np.testing.assert_array_equal(predict(loaded, mnist10k[2][:50]), predict(model, mnist10k[2][:50]))
+    with np.load(path, allow_pickle=False) as data:
+        assert "1.weight_mask" in data.files
+
+
+def test_save_is_atomic_and_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
+    path = tmp_path / "m.npz"
+    save_model(Sequential(Linear(2, 2)), path)
+    before = path.read_bytes()
+
+    def half_write(f, **arrays):
+        f.write(b"PK partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", half_write)
+    with pytest.raises(OSError, match="disk full"):
+        save_model(Sequential(Linear(2, 2, seed=9)), path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["m.npz"]
+
+
+def _rewrite(path, **changes):
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays.update(changes)
+    for k, v in list(arrays.items()):
+        if v is None:
+            del arrays[k]
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"0.bias": None}, "missing key '0.bias'"),
+    ({"0.extra": np.zeros(2)}, "unexpected key '0.extra'"),
+    ({"0.weight": np.zeros((3, 3))}, r"'0.weight' has shape \(3, 3\)"),
+    ({"__meta__": None}, "no __meta__"),
+    ({"__meta__": np.array("{not json")}, "corrupt __meta__"),
+])
+def test_bad_checkpoints_are_refused(tmp_path, change, match):
+    path = tmp_path / "m.npz"
+    save_model(Sequential(Linear(2, 2)), path)
+    _rewrite(path, **change)
+    with pytest.raises(ValueError, match=match):
+        load_model(path)
+
+
+def test_pickled_or_truncated_files_are_refused(tmp_path):
+    bad = tmp_path / "obj.npz"
+    np.savez(bad, x=np.array([{"a": 1}], dtype=object), __meta__=np.array("{}"))
+    with pytest.raises(ValueError, match="pickled objects"):
+        load_model(bad)
+    good = tmp_path / "m.npz"
+    save_model(Sequential(Linear(2, 2)), good)
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(good.read_bytes()[:100])
+    with pytest.raises(ValueError, match="not a readable"):
+        load_model(cut)
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"hello")
+    with pytest.raises(ValueError, match="no zip header"):
+        load_model(junk)
+    assert zipfile.is_zipfile(good)
+
+
+def test_cli_train_and_evaluate(tmp_path, capsys):
+    out, js = tmp_path / "m.npz", tmp_path / "m.json"
+    assert main(["train", "--model", "doc001-mlp", "--epochs", "1", "--out", str(out), "--json", str(js)]) == 0
+    result = json.loads(js.read_text())
+    assert set(result) >= {"model", "test_accuracy", "parameters", "seconds"}
+    assert 0.8 < result["test_accuracy"] <= 1 and result["parameters"] == 101_770
+    js2 = tmp_path / "e.json"
+    assert main(["evaluate", str(out), "--json", str(js2)]) == 0
+    assert json.loads(js2.read_text())["test_accuracy"] == result["test_accuracy"]
+
+
+def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--model", "resnet"])
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "missing.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("minicompress: error:") and "does not exist" in err and "Traceback" not in err
+    assert main(["train", "--model", "lenet5", "--out", str(tmp_path / "no" / "m.npz")]) == 2
+    assert "does not exist" in capsys.readouterr().err
