@@ -89,3 +89,21 @@ def test_bad_optimizer_arguments():
         SGD([p], lr=0.1, nesterov=True)
     with pytest.raises(TypeError, match="Parameters"):
         Adam([np.zeros(1)])
+
+
+def test_adam_fused_kernel_matches_numpy_on_float32_matrices():
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((7, 5)).astype(np.float32)
+    p = Parameter(w0.copy())
+    opt = Adam([p], lr=0.05, weight_decay=0.1)
+    w, m, v = w0.astype(np.float64), 0.0, 0.0
+    for t in range(1, 4):
+        g = rng.standard_normal((7, 5)).astype(np.float32)
+        p.grad = g
+        opt.step()
+        g = g + 0.1 * w
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        w = w - 0.05 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    assert p.dtype == np.float32
+    np.testing.assert_allclose(p.data, w, rtol=1e-5, atol=1e-6)

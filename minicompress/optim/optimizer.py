@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from minicompress.kernels.adam import adam_update
 from minicompress.nn.module import Parameter
 
 
@@ -81,19 +82,16 @@ class Adam(Optimizer):
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
 
     def _update(self, p, grad, group, state):
-        if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * p.data
-        b1, b2 = group["betas"]
         if "m" not in state:
             state["m"] = np.zeros_like(p.data)
             state["v"] = np.zeros_like(p.data)
             state["step"] = 0
         state["step"] += 1
-        m, v, t = state["m"], state["v"], state["step"]
-        m *= b1
-        m += (1 - b1) * grad
-        v *= b2
-        v += (1 - b2) * grad * grad
-        m_hat = m / (1 - b1**t)
-        v_hat = v / (1 - b2**t)
-        p.data -= (group["lr"] * m_hat / (np.sqrt(v_hat) + group["eps"])).astype(p.dtype, copy=False)
+        b1, b2 = group["betas"]
+        grad = np.ascontiguousarray(grad, dtype=p.dtype)
+        if not p.data.flags.c_contiguous:
+            p.data = np.ascontiguousarray(p.data)
+        # w -= lr * m_hat / (sqrt(v_hat) + eps), m_hat = m/(1-b1^t), v_hat = v/(1-b2^t), fused in one
+        # pass (the NumPy form costs as much as an MLP's forward and backward together).
+        adam_update(p.data, grad, state["m"], state["v"], b1=b1, b2=b2, lr=group["lr"], eps=group["eps"],
+                    weight_decay=group["weight_decay"], step=state["step"])
