@@ -34,7 +34,7 @@ def _check_conv_args(x, w, stride, padding):
 
 
 def im2col(x: np.ndarray, kh: int, kw: int, stride: int = 1, padding: int = 0) -> np.ndarray:
-    """Rows of receptive fields.
+    """Receptive fields as columns, one matrix per image.
 
     Parameters
     ----------
@@ -42,25 +42,29 @@ def im2col(x: np.ndarray, kh: int, kw: int, stride: int = 1, padding: int = 0) -
 
     Returns
     -------
-    ndarray, shape (N, Ho, Wo, C, kh, kw)
-        A view when ``padding == 0`` and ``stride == 1``; reshape it to
-        ``(N*Ho*Wo, C*kh*kw)`` for the matrix product.
+    ndarray, shape (N, C*kh*kw, Ho*Wo)
+        Column ``p`` of image ``n`` holds the C×kh×kw field under output pixel ``p``.
+        This layout (rather than one row per field) keeps the copy out of the
+        strided window view running along image rows, and lets ``W @ cols``
+        produce NCHW output with no transpose.
     """
     if padding:
         x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     windows = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
-    return windows.transpose(0, 2, 3, 1, 4, 5)
+    n, c, ho, wo = windows.shape[:4]
+    return np.ascontiguousarray(windows.transpose(0, 1, 4, 5, 2, 3)).reshape(n, c * kh * kw, ho * wo)
 
 
-def col2im(cols: np.ndarray, x_shape, kh: int, kw: int, stride: int, padding: int) -> np.ndarray:
-    """The adjoint of ``im2col``: add each row back onto the pixels it came from.
+def col2im(cols: np.ndarray, x_shape, kh: int, kw: int, stride: int, padding: int,
+           out_hw: tuple[int, int]) -> np.ndarray:
+    """The adjoint of ``im2col``: add each column back onto the pixels it came from.
 
-    ``cols`` has shape (N, Ho, Wo, C, kh, kw); the result has ``x_shape``.
+    ``cols`` has shape (N, C*kh*kw, Ho*Wo); the result has ``x_shape``.
     """
     n, c, h, w = x_shape
-    _, ho, wo = cols.shape[:3]
+    ho, wo = out_hw
     out = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=cols.dtype)
-    cols = cols.transpose(0, 3, 4, 5, 1, 2)  # N, C, kh, kw, Ho, Wo
+    cols = cols.reshape(n, c, kh, kw, ho, wo)
     for i in range(kh):
         for j in range(kw):
             out[:, :, i : i + stride * ho : stride, j : j + stride * wo : stride] += cols[:, :, i, j]
@@ -70,43 +74,47 @@ def col2im(cols: np.ndarray, x_shape, kh: int, kw: int, stride: int, padding: in
 
 
 class Conv2d(Function):
-    """2-D cross-correlation: ``y[n,f] = sum_c x[n,c] * w[f,c] + b[f]``."""
+    """2-D cross-correlation: ``y[n,f] = sum_c x[n,c] * w[f,c] + b[f]``, as ``W @ cols`` per image."""
 
     @staticmethod
     def forward(ctx, x, w, b=None, stride=1, padding=0):
         _check_conv_args(x, w, stride, padding)
         f, c, kh, kw = w.shape
-        cols = im2col(x, kh, kw, stride, padding)
-        n, ho, wo = cols.shape[:3]
-        cols2 = cols.reshape(n * ho * wo, c * kh * kw)
-        out = cols2 @ w.reshape(f, -1).T
+        n = x.shape[0]
+        ho = (x.shape[2] + 2 * padding - kh) // stride + 1
+        wo = (x.shape[3] + 2 * padding - kw) // stride + 1
+        cols = im2col(x, kh, kw, stride, padding)          # (N, C*kh*kw, Ho*Wo)
+        out = np.matmul(w.reshape(f, -1), cols)             # (N, F, Ho*Wo): already NCHW
         if b is not None:
-            out += b
-        ctx.save_for_backward(cols2, w)
-        ctx.meta = (x.shape, stride, padding, n, ho, wo, b is not None)
-        return np.ascontiguousarray(out.reshape(n, ho, wo, f).transpose(0, 3, 1, 2))
+            out += b[:, None]
+        ctx.save_for_backward(cols, w)
+        ctx.meta = (x.shape, stride, padding, ho, wo, b is not None)
+        return out.reshape(n, f, ho, wo)
 
     @staticmethod
     def backward(ctx, grad):
-        cols2, w = ctx.saved_tensors
-        x_shape, stride, padding, n, ho, wo, has_bias = ctx.meta
+        cols, w = ctx.saved_tensors
+        x_shape, stride, padding, ho, wo, has_bias = ctx.meta
         f, c, kh, kw = w.shape
-        g2 = grad.transpose(0, 2, 3, 1).reshape(-1, f)
+        g3 = np.ascontiguousarray(grad).reshape(grad.shape[0], f, ho * wo)
         needs = ctx.needs_input_grad
         gx = gw = gb = None
         if needs[0]:
-            dcols = (g2 @ w.reshape(f, -1)).reshape(n, ho, wo, c, kh, kw)
-            gx = col2im(dcols, x_shape, kh, kw, stride, padding)
+            gx = col2im(np.matmul(w.reshape(f, -1).T, g3), x_shape, kh, kw, stride, padding, (ho, wo))
         if needs[1]:
-            gw = (g2.T @ cols2).reshape(w.shape)
+            gw = np.matmul(g3, cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
         if has_bias:
-            gb = g2.sum(axis=0) if needs[2] else None
+            gb = g3.sum(axis=(0, 2)) if needs[2] else None
             return gx, gw, gb
         return gx, gw
 
 
 class MaxPool2d(Function):
-    """Max over k×k windows (floor mode); the gradient goes to the first maximum of each window."""
+    """Max over k×k windows (floor mode); the gradient goes to the first maximum of each window.
+
+    The window offsets are visited one by one as strided slices (k² elementwise
+    passes), which is faster than materialising the windows for ``argmax``.
+    """
 
     @staticmethod
     def forward(ctx, x, kernel_size=2, stride=None):
@@ -118,13 +126,18 @@ class MaxPool2d(Function):
             raise ValueError(
                 f"max_pool2d: kernel {k} and stride {s} do not fit input of shape {x.shape}"
             )
-        windows = sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::s, ::s]
-        n, c, ho, wo = windows.shape[:4]
-        flat = windows.reshape(n, c, ho, wo, k * k)
-        arg = flat.argmax(axis=-1)
+        ho, wo = (x.shape[2] - k) // s + 1, (x.shape[3] - k) // s + 1
+        offsets = [(i, j) for i in range(k) for j in range(k)]
+        views = [x[:, :, i : i + s * (ho - 1) + 1 : s, j : j + s * (wo - 1) + 1 : s] for i, j in offsets]
+        out = views[0].copy()
+        for v in views[1:]:
+            np.maximum(out, v, out=out)
+        arg = np.full(out.shape, len(offsets) - 1, dtype=np.int8)
+        for idx in range(len(offsets) - 2, -1, -1):  # backwards, so the first maximum wins
+            arg[views[idx] == out] = idx
         ctx.save_for_backward(arg)
         ctx.meta = (x.shape, x.dtype, k, s)
-        return np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+        return out
 
     @staticmethod
     def backward(ctx, grad):
@@ -134,5 +147,5 @@ class MaxPool2d(Function):
         out = np.zeros(x_shape, dtype=dtype)
         for idx in range(k * k):
             i, j = divmod(idx, k)
-            out[:, :, i : i + s * ho : s, j : j + s * wo : s] += grad * (arg == idx)
+            out[:, :, i : i + s * (ho - 1) + 1 : s, j : j + s * (wo - 1) + 1 : s] += np.where(arg == idx, grad, 0)
         return (out,)
