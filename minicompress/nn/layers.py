@@ -61,7 +61,8 @@ class Linear(Module):
                 f"Linear({self.in_features}, {self.out_features}) expects input of shape "
                 f"(N, {self.in_features}), got {tuple(x.shape)}"
             )
-        return F.linear(x, self.effective("weight"), self.bias)
+        # the bias goes through its mask too (a ``bias_mask`` buffer), so a pruned bias stays zero
+        return F.linear(x, self.effective("weight"), self.effective("bias"))
 
     def spec(self):
         return {"in_features": self.in_features, "out_features": self.out_features,
@@ -94,7 +95,7 @@ class Conv2d(Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.effective("weight"), self.bias, self.stride, self.padding)
+        return F.conv2d(x, self.effective("weight"), self.effective("bias"), self.stride, self.padding)
 
     def spec(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,

@@ -134,8 +134,15 @@ class Module:
 
     # ------------------------------------------------------------- forward
     def effective(self, name: str) -> Tensor:
-        """The parameter ``name`` as the forward pass sees it: times its mask, if it has one."""
-        p = self._parameters[name]
+        """The parameter ``name`` as the forward pass sees it: times its mask, if it has one.
+
+        Returns ``None`` for an optional parameter set to ``None`` (a layer built with ``bias=False``).
+        """
+        p = self._parameters.get(name)
+        if p is None:
+            if getattr(self, name, None) is None:
+                return None  # an optional parameter that is switched off (``bias=False``)
+            raise ValueError(f"{type(self).__name__} has no parameter {name!r}")
         mask = self._buffers.get(f"{name}_mask")
         if mask is None:
             return p
