@@ -7,7 +7,6 @@ Select one by hand with ``HYPOTHESIS_PROFILE=dev|ci``.
 
 import os
 
-
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(

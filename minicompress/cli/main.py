@@ -11,7 +11,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
+
+# Before NumPy loads: the engine's matrices are small (64 x 784 x 300), and OpenBLAS's extra
+# threads mostly spin-wait on them. Measured on the 2-core machine while shared (load 5):
+# `minicompress demo --quick` 27 s wall / 21 s CPU with the default, 10 s / 5.6 s with one
+# thread. A value the user set is kept.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from minicompress.cli.errors import UsageError
 
@@ -27,8 +34,15 @@ def _modules():
             yield importlib.import_module(modname)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage mistake is one line, not the usage block and the error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="minicompress",
         description="Model compression, from the documents' equations to the practice, on a NumPy engine.",
     )

@@ -1,0 +1,94 @@
+"""``minicompress quantize``: quantize a saved model with the documents' formulas or with PTQ."""
+
+from __future__ import annotations
+
+import argparse
+
+from minicompress.cli.common import add_json_option, check_writable_file, load_model_arg, write_json
+from minicompress.cli.errors import UsageError
+
+HELP = """\
+methods:
+  e2           doc 001 §3.2.3 as written: every weight -> round(w / 2^(b-1)) * 2^(b-1)
+               (at --bits 8 every |w| < 64 becomes 0: a trained network is wiped out)
+  e4           doc 001 §3.4.3 as written, on the activations after every ReLU (cannot be
+               saved with --out: a .npz model holds no activation quantizers)
+  e6           doc 000 §3.2 as written: every weight -> round(w * Q) / Q, Q = --ratio (default 8)
+  fixed-point  E2 with the exponent's sign flipped: round(w * 2^(b-1)) / 2^(b-1)
+  ptq          weight-only symmetric PTQ, s = max|w| / (2^(b-1) - 1), --bits 2-8 or 16
+  int8-ptq     ptq at 8 bits
+  static-ptq   weights and activations, calibrated on --calibration-batches batches of 256
+               mnist10k training images (--out saves the quantized weights only)
+The quantized model is evaluated on the mnist10k test images when it takes 28x28 digits.
+
+example:
+  minicompress quantize lenet.npz --method e2 --bits 8 --out lenet-e2.npz --json e2.json
+"""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    from minicompress.compress.quantization import METHODS
+
+    parser = subparsers.add_parser(
+        "quantize",
+        help="quantize a saved model (E2/E4/E6 as written, weight-only or static PTQ)",
+        description="Quantize the model in MODEL (a minicompress .npz) with --method, report its "
+                    "accuracy on mnist10k beside the float model's, and optionally save it to --out.",
+        epilog=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="input model file (.npz written by minicompress)")
+    parser.add_argument("--method", choices=METHODS, default="int8-ptq", help="quantizer (default int8-ptq)")
+    parser.add_argument("--bits", type=int, default=8, help="bit width b (default 8)")
+    parser.add_argument("--ratio", type=float, default=None, help="E6's quantization ratio Q (default 8)")
+    parser.add_argument("--per-channel", action="store_true", help="PTQ: one scale per output channel")
+    parser.add_argument("--calibration-batches", type=int, default=4,
+                        help="static-ptq: number of 256-image calibration batches (default 4)")
+    parser.add_argument("--out", default=None, help="where to write the quantized model (.npz)")
+    add_json_option(parser)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _accuracy(model):
+    from minicompress.data import load_mnist10k
+    from minicompress.training import evaluate
+
+    _, _, x_test, y_test = load_mnist10k()
+    try:
+        return evaluate(model, x_test, y_test)["accuracy"]
+    except ValueError:
+        return None  # the model does not take 28x28 digits
+
+
+def run(args) -> int:
+    from minicompress.compress.quantization import convert, quantize_model
+    from minicompress.data import load_mnist10k
+    from minicompress.io import save_model
+
+    if args.ratio is not None and args.method != "e6":
+        raise UsageError("--ratio applies only to --method e6")
+    if args.out and args.method == "e4":
+        raise UsageError("e4 quantizes activations, which a .npz model cannot hold; drop --out")
+    if args.calibration_batches < 1:
+        raise UsageError(f"--calibration-batches must be >= 1, got {args.calibration_batches}")
+    if args.out:
+        check_writable_file(args.out)
+    model = load_model_arg(args.model)
+    batches = None
+    if args.method == "static-ptq":
+        x_train = load_mnist10k()[0]
+        batches = [x_train[i * 256:(i + 1) * 256] for i in range(args.calibration_batches)]
+    qmodel, info = quantize_model(model, args.method, args.bits, ratio=args.ratio,
+                                  per_channel=args.per_channel, calibration_batches=batches)
+    result = {"input": args.model, "float_accuracy": _accuracy(model),
+              "quantized_accuracy": _accuracy(qmodel), **info}
+    fmt = lambda a: "n/a" if a is None else f"{a:.4f}"
+    print(f"{args.method} ({', '.join(f'{k}={v}' for k, v in info.items() if k != 'method')})")
+    print(f"accuracy on mnist10k test: float {fmt(result['float_accuracy'])}, "
+          f"quantized {fmt(result['quantized_accuracy'])}")
+    if args.out:
+        to_save = convert(qmodel) if args.method == "static-ptq" else qmodel
+        save_model(to_save, args.out, {"quantization": {k: v for k, v in info.items()}})
+        result["output"] = args.out
+        print(f"saved {args.out}")
+    write_json(args.json, result)
+    return 0

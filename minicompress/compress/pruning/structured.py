@@ -1,0 +1,99 @@
+"""Structured pruning: remove whole channels (neurons of a Linear layer, filters of a Conv2d).
+
+A *channel* is one slice of the parameter along ``dim``: with ``dim=0`` a row of a Linear
+weight (out, in) is one output neuron, and ``weight[i]`` of a Conv2d (C_out, C_in, k, k) is
+one filter. ``ln_structured`` removes the channels with the smallest L_n norm
+``||W[i]||_n = (sum |w|^n)^(1/n)`` over all the other dimensions; ``random_structured`` picks
+them at random. Removing whole channels is what lets :func:`.shrink.shrink` build a smaller
+*dense* model afterwards.
+
+``amount`` is a fraction (or int count) of the channels *not yet entirely pruned*, as in
+PyTorch; the chosen channels are masked in full and ANDed with any existing mask.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from minicompress.compress.pruning.amount import prune_count
+from minicompress.compress.pruning.mask import apply_mask, check_parameter, get_mask
+from minicompress.nn import Module
+from minicompress.rng import as_generator
+
+
+def _check_dim(dim, ndim):
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"dim must be an int, got {dim!r}")
+    if not -ndim <= dim < ndim:
+        raise ValueError(f"dim={dim} is out of range for a {ndim}-D parameter "
+                         f"(allowed: {-ndim} .. {ndim - 1})")
+    return int(dim) % ndim
+
+
+def _channel_norms(w, n, dim):
+    if isinstance(n, str):
+        if n != "fro":
+            raise ValueError(f"n must be a positive number, inf, -inf or 'fro', got {n!r}")
+        n = 2
+    if isinstance(n, bool) or not isinstance(n, numbers.Real) or n == 0 or np.isnan(n):
+        raise ValueError(f"n must be a positive number, inf, -inf or 'fro', got {n!r}")
+    if n < 0 and n != -np.inf:
+        raise ValueError(f"n must be a positive number, inf, -inf or 'fro', got {n!r}")
+    flat = np.moveaxis(np.abs(w.astype(np.float64)), dim, 0).reshape(w.shape[dim], -1)
+    if n == np.inf:
+        return flat.max(axis=1)
+    if n == -np.inf:
+        return flat.min(axis=1)
+    return (flat**n).sum(axis=1) ** (1.0 / n)
+
+
+def _prune_channels(module, name, scores, amount, dim, optimizer):
+    p = check_parameter(module, name)
+    mask = get_mask(module, name)
+    alive = np.moveaxis(mask, dim, 0).reshape(p.shape[dim], -1).any(axis=1)
+    k = prune_count(amount, int(alive.sum()), p.shape[dim], what="amount (channels)")
+    candidates = np.flatnonzero(alive)
+    drop = candidates[np.argsort(scores[candidates], kind="stable")[:k]]
+    keep = np.ones(p.shape[dim], dtype=bool)
+    keep[drop] = False
+    shape = [1] * p.ndim
+    shape[dim] = p.shape[dim]
+    new = np.broadcast_to(keep.reshape(shape), p.shape).copy()
+    apply_mask(module, name, new, optimizer)
+    return module
+
+
+def ln_structured(module: Module, name: str, amount, n, dim: int, optimizer=None) -> Module:
+    """Prune the ``amount`` channels along ``dim`` with the smallest L_n norm.
+
+    Parameters
+    ----------
+    module : Module
+    name : str
+        e.g. ``"weight"``.
+    amount : float in [0, 1] or int
+        Fraction (or count) of the channels that still have an unpruned entry.
+    n : float, ``numpy.inf``, ``-numpy.inf`` or ``"fro"``
+        The norm: ``||W[i]||_n = (sum_j |W[i, j]|^n)^(1/n)`` over all dimensions but ``dim``,
+        computed on the masked weight.
+    dim : int
+        The channel dimension: 0 = output neurons of Linear (out, in) / filters of Conv2d
+        (C_out, C_in, k, k); 1 = input columns / input channels. Negative counts from the end.
+    optimizer : Optimizer, optional
+        Its state is zeroed at the pruned positions.
+    """
+    p = check_parameter(module, name)
+    dim = _check_dim(dim, p.ndim)
+    scores = _channel_norms(module.effective(name).data, n, dim)
+    return _prune_channels(module, name, scores, amount, dim, optimizer)
+
+
+def random_structured(module: Module, name: str, amount, dim: int, seed=0,
+                      optimizer=None) -> Module:
+    """Prune ``amount`` of the still-alive channels along ``dim``, chosen uniformly at random."""
+    p = check_parameter(module, name)
+    dim = _check_dim(dim, p.ndim)
+    scores = as_generator(seed).random(p.shape[dim])
+    return _prune_channels(module, name, scores, amount, dim, optimizer)

@@ -1,0 +1,113 @@
+"""Observers: watch activations on a few batches and choose their quantization range.
+
+A weight's range is known (its min and max); an activation's depends on the input, so
+static quantization runs a few *calibration* batches through the model and lets an
+observer record the range at each quantization point:
+
+* :class:`MinMaxObserver` -- the smallest min and largest max ever seen;
+* :class:`MovingAverageObserver` -- an exponential moving average of each batch's
+  min and max, ``r <- m r + (1 - m) r_batch`` (what QAT uses: early batches of a
+  changing network fade out);
+* :class:`PercentileObserver` -- the mean over batches of each batch's p-th and
+  (100 - p)-th percentiles, which ignores rare outliers (a clipped outlier costs less
+  than a coarse step for every other value).
+
+Every observer turns its range into :class:`~.uniform.QParams` with :meth:`qparams`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minicompress.compress.quantization.uniform import QParams, check_axis, qparams_from_range
+
+
+class Observer:
+    """Base class: ``observe(x)`` on each batch, then ``qparams(bits, scheme)``.
+
+    Parameters
+    ----------
+    axis : int or None
+        ``None`` for one range over the whole array, else one range per slice along ``axis``.
+    """
+
+    def __init__(self, axis=None):
+        self.axis = axis
+        self.min = None
+        self.max = None
+        self.batches = 0
+
+    def _batch_range(self, x, lo_q=None, hi_q=None):
+        x = np.asarray(getattr(x, "data", x), dtype=np.float64)
+        if x.size == 0:
+            raise ValueError("cannot observe an empty batch")
+        axis = check_axis(self.axis, x.ndim)
+        others = None if axis is None else tuple(i for i in range(x.ndim) if i != axis)
+        if lo_q is None:
+            return x.min(axis=others), x.max(axis=others)
+        return np.percentile(x, lo_q, axis=others), np.percentile(x, hi_q, axis=others)
+
+    def observe(self, x) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def qparams(self, bits: int, scheme: str = "affine") -> QParams:
+        """The quantizer for the observed range; ``ValueError`` if nothing was observed."""
+        if self.batches == 0:
+            raise ValueError(f"{type(self).__name__} has observed no batches; run calibration first")
+        return qparams_from_range(self.min, self.max, bits, scheme, self.axis)
+
+
+class MinMaxObserver(Observer):
+    """Range = [smallest value seen, largest value seen]."""
+
+    def observe(self, x) -> None:
+        lo, hi = self._batch_range(x)
+        self.min = lo if self.min is None else np.minimum(self.min, lo)
+        self.max = hi if self.max is None else np.maximum(self.max, hi)
+        self.batches += 1
+
+
+class MovingAverageObserver(Observer):
+    """Range = exponential moving average of batch min/max with momentum ``m`` (first batch taken as is)."""
+
+    def __init__(self, axis=None, momentum: float = 0.9):
+        super().__init__(axis)
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1); got {momentum}")
+        self.momentum = float(momentum)
+
+    def observe(self, x) -> None:
+        lo, hi = self._batch_range(x)
+        m = self.momentum
+        self.min = lo if self.min is None else m * self.min + (1 - m) * lo
+        self.max = hi if self.max is None else m * self.max + (1 - m) * hi
+        self.batches += 1
+
+
+class PercentileObserver(Observer):
+    """Range = mean over batches of the batch's (100 − p)-th and p-th percentiles."""
+
+    def __init__(self, axis=None, percentile: float = 99.99):
+        super().__init__(axis)
+        if not 50.0 < percentile <= 100.0:
+            raise ValueError(f"percentile must be in (50, 100]; got {percentile}")
+        self.percentile = float(percentile)
+        self._sum_lo = self._sum_hi = 0.0
+
+    def observe(self, x) -> None:
+        lo, hi = self._batch_range(x, 100.0 - self.percentile, self.percentile)
+        self._sum_lo = self._sum_lo + lo
+        self._sum_hi = self._sum_hi + hi
+        self.batches += 1
+        self.min, self.max = self._sum_lo / self.batches, self._sum_hi / self.batches
+
+
+OBSERVERS = {"minmax": MinMaxObserver, "moving_average": MovingAverageObserver,
+             "percentile": PercentileObserver}
+
+
+def make_observer(kind: str = "minmax", **kwargs) -> Observer:
+    """An observer by name: ``"minmax"``, ``"moving_average"`` or ``"percentile"``."""
+    if kind not in OBSERVERS:
+        raise ValueError(f"unknown observer {kind!r}; choose one of {sorted(OBSERVERS)}")
+    return OBSERVERS[kind](**kwargs)

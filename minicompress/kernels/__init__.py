@@ -1,0 +1,94 @@
+"""Numba kernels for the hot path (layer 0: numpy + numba only).
+
+Every kernel takes plain NumPy arrays, checks dtypes and shapes (``TypeError`` / ``ValueError``
+saying what is allowed), copies a non-contiguous input once with ``np.ascontiguousarray``,
+runs an ``@njit(cache=True)`` loop (``prange`` over the outer row loop only), and agrees bit for
+bit with its plain NumPy oracle in :mod:`minicompress.kernels.reference`.
+
+Integer GEMM (``minicompress.kernels.gemm``)
+--------------------------------------------
+Fast path: AVX-512 VNNI ``vpdpbusd`` micro-kernel (``minicompress.kernels._vnni``) when the CPU
+has it, a plain-Numba kernel with the same results otherwise. Speed: ``benchmarks/kernels.py``.
+
+``gemm_s8s8s32(a, b) -> int32``
+    a (M, K) int8 @ b (K, N) int8, exact int32.
+``gemm_u8s8s32(a, b, a_zero_point, b_zero_point=0) -> int32``
+    ``(a - a_zp) @ (b - b_zp)``, a uint8 (or int8) activations, exact int32.
+``pack_weights(b, zero_point=0) -> PackedWeights``
+    Pack an int8 (K, N) weight once (for a Linear weight W (out, in), pass ``W.T``);
+    every function above and below accepts a ``PackedWeights`` wherever it accepts ``b``.
+``requantize(acc, scale, zero_point, out_dtype, bias=None, relu=False)``
+    ``clip(rint((acc + bias) * scale) + zero_point)``: float64 math, round half to *even*
+    (``np.rint``), saturate to int8 [-128, 127] / uint8 [0, 255]; ``relu`` clamps below at
+    the zero point; scale is a scalar or one per output column (per-channel weights);
+    ``out_dtype=np.float32`` dequantizes instead (zero_point must be 0).
+``qlinear(x_q, w, bias=None, x_zero_point=0, scale=1.0, out_zero_point=0,
+         out_dtype=np.int8, relu=False)``
+    The fused layer: ``requantize((x_q - x_zp) @ (w - w_zp), scale, out_zp, out_dtype, bias, relu)``
+    with bias int32 in accumulator units (``round(b / (s_x * s_w))``) and
+    ``scale = s_x * s_w / s_y`` (or ``s_x * s_w`` for a float32 output).
+``MAX_K = 32768``
+    Largest K for which int32 accumulation is exact for every dtype/zero-point combination.
+
+``quantize(x, scale, zero_point, out_dtype=np.uint8)``
+    Float activations -> int8/uint8 in one parallel pass: ``clip(rint(x / scale) + zp)``
+    (float64 division, round half to even; NaN raises).
+
+Sparse (``minicompress.kernels.sparse``)
+----------------------------------------
+``to_csr(dense) -> (indptr int64, indices int32, values)``
+``csr_matmul(indptr, indices, values, dense, bias=None, relu=False) -> A @ dense``
+    A (M, K) in CSR, dense (K, N); float32/float64; int32 or int64 indices; optional bias
+    per row of A and ReLU fused. Sums each row in storage order (bit-exact vs the oracle).
+    A malformed CSR (decreasing indptr, index out of range) raises ValueError.
+``csr_linear(x, indptr, indices, values, bias=None, relu=False) -> x @ W.T + bias``
+    W (out, in) in CSR, x (B, in): a pruned Linear layer (batch 1 costs no copies).
+
+Convolution (``minicompress.kernels.im2col``)
+---------------------------------------------
+``im2col(x, kernel_size, stride=1, padding=0, pad_value=0) -> (N*OH*OW, C*KH*KW)``
+    NCHW patches, columns in (c, ki, kj) order, padding filled with ``pad_value``
+    (the zero point for quantized activations).
+
+Oracles (``minicompress.kernels.reference``)
+--------------------------------------------
+``quantize_reference``, ``gemm_reference``, ``requantize_reference``, ``qlinear_reference``, ``to_csr_reference``,
+``csr_matmul_reference``, ``im2col_reference``.
+"""
+
+from ._checks import MAX_K
+from .gemm import PackedWeights, gemm_s8s8s32, gemm_u8s8s32, pack_weights, qlinear, requantize
+from .im2col import im2col
+from .quantize import quantize
+from .reference import (
+    csr_matmul_reference,
+    gemm_reference,
+    im2col_reference,
+    qlinear_reference,
+    quantize_reference,
+    requantize_reference,
+    to_csr_reference,
+)
+from .sparse import csr_linear, csr_matmul, to_csr
+
+__all__ = [
+    "MAX_K",
+    "PackedWeights",
+    "csr_linear",
+    "csr_matmul",
+    "csr_matmul_reference",
+    "gemm_reference",
+    "gemm_s8s8s32",
+    "gemm_u8s8s32",
+    "im2col",
+    "im2col_reference",
+    "pack_weights",
+    "qlinear",
+    "qlinear_reference",
+    "quantize",
+    "quantize_reference",
+    "requantize",
+    "requantize_reference",
+    "to_csr",
+    "to_csr_reference",
+]

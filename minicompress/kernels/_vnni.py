@@ -1,0 +1,124 @@
+"""The int8 micro-kernel: one AVX-512 VNNI ``vpdpbusd`` per 64 multiply-adds, written as LLVM IR.
+
+Why IR and not a plain Numba loop? LLVM's auto-vectorizer does not find ``vpdpbusd`` by
+itself. Measured here (Xeon with AVX-512 VNNI, Numba 0.68 / LLVM 22, 256x784x300):
+
+* the naive triple loop ``c[i, j] += int32(a[i, k]) * int32(b[k, j])`` vectorizes over j with
+  ``vpmulld`` on 256-bit registers: 55-90 GOP/s, 0.2-0.3x NumPy's float32 sgemm;
+* packing b in pairs or quads of k so one lane sums ``a0*b0 + a1*b1`` makes LLVM emit
+  ``vpmaddwd``, but on int32 lanes holding one int8 each (half the lanes wasted), with the
+  output re-loaded and re-stored every k step, and only 256-bit wide (LLVM prefers 256-bit
+  vectors on this CPU);
+* the dot-product form (reduce over k) becomes ``vpdpwssd`` (VNNI on int16 pairs), again on
+  int32 lanes holding single bytes, so 8 useful multiply-adds per instruction;
+* multi-accumulator register tiles in plain Numba are promoted to int64 by Numba's integer
+  typing (``vpmuldq``/``vpaddq``).
+
+So the micro-kernel is emitted directly with ``numba.extending.intrinsic``: for ``MR`` rows of A
+and ``NV`` vectors of 16 output columns it keeps ``MR * NV`` zmm accumulators in registers and,
+per group of four k, loads ``NV`` vectors of packed B (16 columns x 4 int8), broadcasts four
+uint8 of each A row, and issues ``MR * NV`` ``vpdpbusd``: each lane adds
+``sum_{t<4} uint8(a[i, 4q + t]) * int8(b[4q + t, j])`` to its int32 accumulator, exactly
+(no saturation, unlike ``vpmaddubsw``, whose int16 pair sums overflow at 2 * 255 * 127).
+Numbers: ``python benchmarks/kernels.py`` (GOP/s next to NumPy's float32 sgemm and fbgemm).
+
+Caching: Numba's ``cache=True`` keys a cached kernel on the source file of the jitted function
+(``gemm.py``), not on this file; after editing this file delete
+``minicompress/kernels/__pycache__/*.nbi`` and ``*.nbc`` or the old micro-kernel keeps running.
+"""
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+LANES = 16  # int32 lanes in one 512-bit register
+
+HAS_VNNI = {"avx512f", "avx512bw", "avx512vnni"} <= {
+    name[1:] for name in llvm.get_host_cpu_features().flatten().split(",") if name.startswith("+")
+}
+
+
+def make_microkernel(mr, nv):
+    """Return an intrinsic ``mk(a, i0, b, boff, c, ci0, j0)`` computing one MR x (16 NV) tile.
+
+    ``a`` : (M, Kpad) uint8, Kpad a multiple of 4; rows ``i0 .. i0 + mr - 1`` are used.
+    ``b`` : 1-D int8, packed panels; the panel starts at byte ``boff`` and holds, for every
+    k-quad q, ``16 nv`` columns x 4 bytes (column j's ``b[4q:4q + 4, j]``).
+    ``c`` : 2-D int32; ``c[ci0 + r, j0 : j0 + 16 nv]`` is overwritten with row ``i0 + r``'s dot
+    products (``c`` may be a small scratch tile, hence its own row offset ``ci0``).
+    """
+
+    @intrinsic
+    def mk(typingctx, a, i0, b, boff, c, ci0, j0):
+        sig = types.void(a, i0, b, boff, c, ci0, j0)
+
+        def codegen(context, builder, signature, args):
+            a_v, i0_v, b_v, boff_v, c_v, ci0_v, j0_v = args
+            a_arr = context.make_array(signature.args[0])(context, builder, a_v)
+            b_arr = context.make_array(signature.args[2])(context, builder, b_v)
+            c_arr = context.make_array(signature.args[4])(context, builder, c_v)
+            i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
+            vec = ir.VectorType(i32, LANES)
+            dpbusd = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vec, [vec, vec, vec]), "llvm.x86.avx512.vpdpbusd.512"
+            )
+            lda = builder.extract_value(a_arr.shape, 1)
+            ldc = builder.extract_value(c_arr.shape, 1)
+            n_quads = builder.udiv(lda, ir.Constant(i64, 4))
+            a_base = builder.bitcast(a_arr.data, i8.as_pointer())
+            a_rows = []
+            for r in range(mr):
+                row = builder.mul(builder.add(i0_v, ir.Constant(i64, r)), lda)
+                a_rows.append(builder.bitcast(builder.gep(a_base, [row]), i32.as_pointer()))
+            b_base = builder.gep(builder.bitcast(b_arr.data, i8.as_pointer()), [boff_v])
+            b_base = builder.bitcast(b_base, vec.as_pointer())
+            # Accumulators live in allocas; LLVM's mem2reg turns them into zmm registers.
+            # ``splits`` independent sets, each summing every splits-th k-quad, keep enough
+            # vpdpbusd in flight when the tile is short (1 row x 2 vectors would otherwise be
+            # two dependency chains of 5-cycle latency); they are added up at the end.
+            splits = max(1, 4 // mr)
+            acc = [[[cgutils.alloca_once_value(builder, ir.Constant(vec, None)) for _ in range(nv)]
+                    for _ in range(mr)] for _ in range(splits)]
+            undef = ir.Constant(vec, ir.Undefined)
+            splat_mask = ir.Constant(vec, [0] * LANES)
+
+            def step(q, acc_set):
+                first = builder.mul(q, ir.Constant(i64, nv))
+                bvec = [builder.load(builder.gep(b_base, [builder.add(first, ir.Constant(i64, v))]),
+                                     align=1) for v in range(nv)]
+                for r in range(mr):
+                    four_a = builder.load(builder.gep(a_rows[r], [q]), align=1)
+                    splat = builder.insert_element(undef, four_a, ir.Constant(i32, 0))
+                    splat = builder.shuffle_vector(splat, undef, splat_mask)
+                    for v in range(nv):
+                        dot = builder.call(dpbusd, [builder.load(acc_set[r][v]), splat, bvec[v]])
+                        builder.store(dot, acc_set[r][v])
+
+            n_main = builder.udiv(n_quads, ir.Constant(i64, splits))
+            with cgutils.for_range(builder, n_main) as loop:
+                for t in range(splits):
+                    q = builder.add(builder.mul(loop.index, ir.Constant(i64, splits)), ir.Constant(i64, t))
+                    step(q, acc[t])
+            rest_start = builder.mul(n_main, ir.Constant(i64, splits))
+            with cgutils.for_range_slice(builder, rest_start, n_quads, ir.Constant(i64, 1)) as (q, _):
+                step(q, acc[0])
+            for t in range(1, splits):
+                for r in range(mr):
+                    for v in range(nv):
+                        total = builder.add(builder.load(acc[0][r][v]), builder.load(acc[t][r][v]))
+                        builder.store(total, acc[0][r][v])
+            acc = acc[0]
+            c_base = builder.bitcast(c_arr.data, i32.as_pointer())
+            for r in range(mr):
+                row = builder.mul(builder.add(ci0_v, ir.Constant(i64, r)), ldc)
+                for v in range(nv):
+                    off = builder.add(row, builder.add(j0_v, ir.Constant(i64, v * LANES)))
+                    dst = builder.bitcast(builder.gep(c_base, [off]), vec.as_pointer())
+                    builder.store(builder.load(acc[r][v]), dst, align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return mk

@@ -1,0 +1,206 @@
+"""CSR sparse x dense products for pruned Linear layers.
+
+A pruned weight ``W`` of shape (out, in) keeps only its nonzeros in CSR form:
+``values[indptr[r]:indptr[r + 1]]`` are row ``r``'s nonzeros, in columns
+``indices[indptr[r]:indptr[r + 1]]``. Two products are provided:
+
+* :func:`csr_matmul` -- ``A @ D`` with ``A`` in CSR (M, K) and ``D`` dense (K, N);
+* :func:`csr_linear` -- ``x @ W.T (+ bias)`` with ``W`` in CSR (out, in), the Linear layer's form.
+
+Both parallelise over the rows of the sparse matrix (``prange``): every output row is
+written by exactly one thread, so no atomics are needed. Small problems run a serial copy of
+the same loop, because waking the thread pool costs microseconds that a batch-1 layer with a
+few thousand nonzeros cannot afford.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._checks import as_1d, as_2d
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_INDEX = (np.dtype(np.int32), np.dtype(np.int64))
+#: below this many multiply-adds the serial kernel is used (thread wake-up would dominate)
+PARALLEL_MIN_WORK = 16_384
+
+
+def to_csr(dense):
+    """Compressed-sparse-row form of a 2-D array (plain NumPy).
+
+    Parameters
+    ----------
+    dense : ndarray, shape (M, K)
+
+    Returns
+    -------
+    indptr : ndarray, shape (M + 1,), int64
+        Row ``r``'s nonzeros are positions ``indptr[r]:indptr[r + 1]``.
+    indices : ndarray, shape (nnz,), int32
+        Column of each nonzero, increasing within a row.
+    values : ndarray, shape (nnz,), dtype of ``dense``
+    """
+    if not isinstance(dense, np.ndarray):
+        raise TypeError(f"dense must be a numpy.ndarray, got {type(dense).__name__}")
+    if dense.ndim != 2:
+        raise ValueError(f"dense must be 2-D; got shape {dense.shape}")
+    if dense.shape[1] >= 2**31:
+        raise ValueError("dense has too many columns for int32 column indices")
+    rows, cols = np.nonzero(dense)  # row-major order, so columns increase within each row
+    indptr = np.zeros(dense.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=dense.shape[0]), out=indptr[1:])
+    return indptr, cols.astype(np.int32), dense[rows, cols]
+
+
+def _check_csr(indptr, indices, values):
+    """O(1) checks here; per-entry checks (indptr order, index range) run inside the kernel."""
+    indptr = as_1d(indptr, "indptr", _INDEX)
+    indices = as_1d(indices, "indices", _INDEX)
+    values = as_1d(values, "values", _FLOATS)
+    if indptr.shape[0] < 1:
+        raise ValueError("indptr must have length rows + 1 >= 1")
+    nnz = indices.shape[0]
+    if values.shape[0] != nnz:
+        raise ValueError(
+            f"indices and values must have the same length; got {nnz} and {values.shape[0]}"
+        )
+    if indptr[0] != 0 or indptr[-1] != nnz:
+        raise ValueError(
+            f"indptr must start at 0 and end at len(indices)={nnz}; "
+            f"got {indptr[0]}..{indptr[-1]}"
+        )
+    return indptr, indices, values
+
+
+@njit(cache=True)
+def _rows(indptr, indices, values, dense, out, bias, relu, zero, r_lo, r_hi):
+    """Rows r_lo..r_hi of ``A @ dense (+ bias, ReLU)``; returns 0, 1 (bad indptr) or 2 (bad index).
+
+    An index is checked with one unsigned compare (a negative int wraps to a huge value) and
+    clamped for the load, so a malformed CSR is reported instead of reading out of bounds; on
+    a 300 x 784 layer at 10% density this costs under 5% (an early ``return`` inside the loop
+    cost 40%, and the row as an inlined helper function cost 20 ns a row).
+    """
+    n_cols = dense.shape[0]
+    nc = np.uint64(n_cols)
+    last = np.uint64(n_cols - 1)
+    nnz = indices.shape[0]
+    n = dense.shape[1]
+    bad = False
+    for r in range(r_lo, r_hi):
+        start = indptr[r]
+        end = indptr[r + 1]
+        if start > end or start < 0 or end > nnz:
+            return 1
+        if n == 1:  # batch 1: a sparse dot product, one running sum in a register
+            acc = zero
+            for p in range(start, end):
+                c = np.uint64(indices[p])
+                bad |= c >= nc
+                acc += values[p] * dense[min(c, last), 0]
+            y = acc + bias[r]
+            out[r, 0] = max(y, zero) if relu else y
+            continue
+        for j in range(n):
+            out[r, j] = zero
+        for p in range(start, end):
+            v = values[p]
+            c = np.uint64(indices[p])
+            bad |= c >= nc
+            c = min(c, last)
+            for j in range(n):  # contiguous rows of dense and out: vectorized over the batch
+                out[r, j] += v * dense[c, j]
+        for j in range(n):
+            y = out[r, j] + bias[r]
+            out[r, j] = max(y, zero) if relu else y
+    return 2 if bad else 0
+
+
+@njit(cache=True, parallel=True)
+def _rows_parallel(indptr, indices, values, dense, out, bias, relu, zero):
+    m = indptr.shape[0] - 1
+    chunk = 16  # rows per task: enough work to amortize a task, enough tasks to balance
+    n_chunks = (m + chunk - 1) // chunk
+    status = np.zeros(n_chunks, dtype=np.int64)
+    for t in prange(n_chunks):
+        status[t] = _rows(indptr, indices, values, dense, out, bias, relu, zero,
+                          t * chunk, min(m, (t + 1) * chunk))
+    return status.max() if n_chunks else 0
+
+
+def csr_matmul(indptr, indices, values, dense, bias=None, relu=False):
+    """Sparse (CSR) times dense: ``A @ dense`` (optionally ``+ bias[:, None]``, then ReLU).
+
+    Parameters
+    ----------
+    indptr : ndarray, shape (M + 1,), int32 or int64
+    indices : ndarray, shape (nnz,), int32 or int64
+    values : ndarray, shape (nnz,), float32 or float64
+    dense : ndarray, shape (K, N), same dtype as ``values``
+        Copied to C order if strided.
+    bias : ndarray, shape (M,), same dtype, optional
+        Added to every entry of output row r (after the whole sum).
+    relu : bool
+        ``max(., 0)`` after the bias.
+
+    Returns
+    -------
+    ndarray, shape (M, N), dtype of ``values``
+        ``out[r, j] = sum_{p in row r} values[p] * dense[indices[p], j] (+ bias[r])``, summed in
+        storage order (the oracle follows the same order, bit for bit).
+    """
+    dense = as_2d(dense, "dense", _FLOATS)
+    if dense.shape[0] == 0:
+        raise ValueError("dense must have at least one row (K >= 1)")
+    indptr, indices, values = _check_csr(indptr, indices, values)
+    if values.dtype != dense.dtype:
+        raise TypeError(
+            f"values ({values.dtype.name}) and dense ({dense.dtype.name}) must share a dtype"
+        )
+    m = indptr.shape[0] - 1
+    if bias is None:
+        bias = np.zeros(max(m, 1), dtype=dense.dtype)
+    else:
+        bias = as_1d(bias, "bias", (dense.dtype,), length=m)
+        if m == 0:
+            bias = np.zeros(1, dtype=dense.dtype)
+    out = np.empty((m, dense.shape[1]), dtype=dense.dtype)
+    # zero is passed typed: a literal 0 mixed with float32 would promote the sums to float64
+    zero = dense.dtype.type(0)
+    if values.shape[0] * dense.shape[1] >= PARALLEL_MIN_WORK:
+        status = _rows_parallel(indptr, indices, values, dense, out, bias, bool(relu), zero)
+    else:
+        status = _rows(indptr, indices, values, dense, out, bias, bool(relu), zero, 0, m)
+    if status == 1:
+        raise ValueError("malformed CSR: indptr must be non-decreasing")
+    if status == 2:
+        raise ValueError(
+            f"malformed CSR: indices must lie in [0, {dense.shape[0]}) (the dense operand's rows)"
+        )
+    return out
+
+
+def csr_linear(x, indptr, indices, values, bias=None, relu=False):
+    """Pruned Linear layer: ``x @ W.T + bias`` (then optional ReLU) with ``W`` (out, in) in CSR.
+
+    Computed as ``(W @ x.T).T`` so each nonzero ``W[r, c]`` streams over the contiguous row
+    ``x.T[c, :]`` of all batch items at once; at batch 1 neither transpose copies anything.
+
+    Parameters
+    ----------
+    x : ndarray, shape (B, in), float32 or float64 (same dtype as values)
+    indptr : ndarray, shape (out + 1,), int32 or int64
+    indices : ndarray, shape (nnz,), int32 or int64, each in [0, in)
+    values : ndarray, shape (nnz,)
+    bias : ndarray, shape (out,), optional
+    relu : bool
+
+    Returns
+    -------
+    ndarray, shape (B, out), dtype of ``x``
+    """
+    x = as_2d(x, "x", _FLOATS)
+    yt = csr_matmul(indptr, indices, values, np.ascontiguousarray(x.T), bias, relu)
+    return np.ascontiguousarray(yt.T)
+
+
+__all__ = ["csr_linear", "csr_matmul", "to_csr"]

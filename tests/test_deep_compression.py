@@ -1,0 +1,261 @@
+"""Deep Compression (chapter 8): k-means weight sharing, Huffman coding, the packed file and its bytes."""
+
+import os
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minicompress.compress.huffman import HuffmanCode, canonical_codes, code_lengths, entropy_bits, huffman_encode
+from minicompress.compress.kmeans import (
+    CentroidOptimizer,
+    cluster_weights,
+    init_centroids,
+    kmeans_1d,
+    share_weights,
+    shared_weight,
+)
+from minicompress.compress.packing import (
+    MAGIC,
+    dense_float32_bytes,
+    pack,
+    pack_bytes,
+    stage_bytes,
+    unpack,
+    unpack_bytes,
+)
+from minicompress.compress.pruning import AGPPruner, KeepPruned, l1_unstructured
+from minicompress.engine import Tensor, gradcheck
+from minicompress.io import copy_model
+from minicompress.nn import Conv2d, Flatten, Linear, ReLU, Sequential
+from minicompress.nn.losses import cross_entropy
+from minicompress.optim import Adam
+from minicompress.training import evaluate, fit, predict
+
+pytestmark = pytest.mark.deep_compression
+
+
+# --------------------------------------------------------------------------- k-means
+def test_kmeans_is_a_lloyd_fixed_point(rng):
+    v = np.concatenate([rng.normal(-1, 0.1, 300), rng.normal(0.2, 0.05, 500), rng.normal(2, 0.3, 100)])
+    c, labels = kmeans_1d(v, 8, "linear")
+    assert np.all(np.diff(c) > 0)
+    np.testing.assert_array_equal(labels, np.argmin(np.abs(v[:, None] - c[None, :]), axis=1))  # nearest
+    for k in range(c.size):  # each centroid is the mean of its members
+        assert c[k] == pytest.approx(v[labels == k].mean())
+
+
+def test_centroid_inits(rng):
+    v = np.sort(rng.standard_normal(1000))
+    np.testing.assert_allclose(init_centroids(v, 5, "linear"), np.linspace(v.min(), v.max(), 5))
+    dens = init_centroids(v, 4, "density")
+    assert np.all(np.abs(dens) < 1.5)  # quantiles crowd where the weights are dense
+    r1, r2 = init_centroids(v, 6, "random", seed=3), init_centroids(v, 6, "random", seed=3)
+    np.testing.assert_array_equal(r1, r2)
+    assert set(r1) <= set(v)
+    assert not np.array_equal(r1, init_centroids(v, 6, "random", seed=4))
+    with pytest.raises(ValueError, match="unknown centroid init"):
+        init_centroids(v, 3, "kmeans++")
+
+
+def test_cluster_weights_keeps_pruned_zeros(rng):
+    w = rng.standard_normal((20, 30)).astype(np.float32)
+    w[rng.uniform(size=w.shape) < 0.7] = 0
+    cl = cluster_weights(w, bits=3)
+    shared = cl.weights()
+    assert np.all(shared[w == 0] == 0) and np.all(shared[w != 0] != 0)
+    assert np.unique(shared[w != 0]).size <= 8
+    assert np.all(cl.indices[w == 0] == -1)
+    with pytest.raises(ValueError, match="exactly one of k"):
+        cluster_weights(w, 4, bits=2)
+    with pytest.raises(ValueError, match="every weight is zero"):
+        cluster_weights(np.zeros(4), bits=2)
+
+
+def test_shared_weight_gradient_is_the_sum_over_members():
+    rng = np.random.default_rng(0)
+    idx = rng.integers(-1, 4, size=(5, 6))
+    codebook = Tensor(rng.standard_normal(4))
+    gradcheck(lambda c: shared_weight(c, idx) * 1.0, [codebook])
+    codebook.grad = None
+    g = rng.standard_normal((5, 6))
+    shared_weight(codebook, idx).backward(g)
+    for k in range(4):
+        assert codebook.grad[k] == pytest.approx(g[idx == k].sum())
+
+
+def test_centroid_optimizer_sums_member_gradients_and_keeps_weights_shared(rng):
+    model = Sequential(Flatten(), Linear(12, 6, seed=0), ReLU(), Linear(6, 3, seed=1))
+    clusters = share_weights(model, bits=2, seed=0)
+    opt = CentroidOptimizer(model, clusters, lr=1e-2)
+    x, y = rng.standard_normal((16, 12)).astype(np.float32), rng.integers(0, 3, 16)
+    opt.zero_grad()
+    cross_entropy(model(Tensor(x)), y).backward()
+    g = model[1].weight.grad.copy()
+    before = clusters["1"].codebook.copy()
+    opt.step()
+    _, cl, codebook = opt.layers[0]
+    for k in range(before.size):
+        assert codebook.grad[k] == pytest.approx(g[cl.indices == k].sum(), rel=1e-5, abs=1e-6)
+    assert not np.array_equal(cl.codebook, before)
+    assert np.unique(model[1].weight.data).size <= 4  # still 2-bit shared
+    np.testing.assert_array_equal(model[1].weight.data, cl.weights())
+
+
+# --------------------------------------------------------------------------- Huffman
+symbol_lists = st.lists(st.integers(0, 40), min_size=0, max_size=300)
+
+
+@given(symbol_lists)
+def test_huffman_round_trip_and_size(symbols):
+    code, data, n_bits = huffman_encode(symbols)
+    assert n_bits == code.encoded_bits(symbols) and data.size == -(-n_bits // 8)
+    np.testing.assert_array_equal(code.decode(data, len(symbols), n_bits), symbols)
+    # the code can be rebuilt from the stored lengths alone (canonical)
+    np.testing.assert_array_equal(HuffmanCode(code.lengths).decode(data, len(symbols)), symbols)
+
+
+@given(st.lists(st.integers(0, 20), min_size=2, max_size=300))
+def test_huffman_is_prefix_free_and_near_entropy(symbols):
+    code = HuffmanCode.fit(symbols)
+    words = [format(int(c), f"0{int(n)}b") for c, n in zip(code.codes, code.lengths) if n > 0]
+    for a in words:
+        for b in words:
+            assert a == b or not b.startswith(a)
+    if len(set(symbols)) > 1:
+        h, avg = entropy_bits(symbols), code.encoded_bits(symbols) / len(symbols)
+        assert h - 1e-9 <= avg < h + 1
+
+
+def test_huffman_is_deterministic_and_canonical():
+    # ties everywhere: four symbols of equal frequency get 2 bits each, codes 00 01 10 11
+    lengths = code_lengths([5, 5, 5, 5])
+    np.testing.assert_array_equal(lengths, [2, 2, 2, 2])
+    np.testing.assert_array_equal(canonical_codes(lengths), [0, 1, 2, 3])
+    np.testing.assert_array_equal(canonical_codes([2, 1, 3, 3]), [0b10, 0b0, 0b110, 0b111])
+    a = HuffmanCode.fit([0, 0, 1, 2, 2, 3, 3, 3])
+    b = HuffmanCode.fit([3, 2, 3, 0, 2, 1, 0, 3])
+    np.testing.assert_array_equal(a.lengths, b.lengths)
+    single = HuffmanCode.fit([7, 7, 7])
+    assert single.lengths[7] == 1 and single.encoded_bits([7, 7, 7]) == 3
+
+
+def test_huffman_errors():
+    code = HuffmanCode.fit([0, 1, 1, 2])
+    data, n_bits = code.encode([0, 1, 2])
+    with pytest.raises(ValueError, match="ends or is corrupt"):
+        code.decode(data, 10, n_bits)
+    with pytest.raises(ValueError, match="outside the alphabet"):
+        code.encode([5])
+    with pytest.raises(ValueError, match="non-negative"):
+        HuffmanCode.fit([-1, 2])
+    with pytest.raises(ValueError, match="Kraft"):
+        canonical_codes([1, 1, 1])
+
+
+# --------------------------------------------------------------------------- the packed file
+@pytest.fixture(scope="module")
+def small_packed_model():
+    """A pruned, clustered conv + linear model (random weights; the format does not care)."""
+    model = Sequential(Conv2d(1, 3, 3, padding=1, seed=0), ReLU(), Flatten(), Linear(3 * 6 * 6, 10, seed=1),
+                       ReLU(), Linear(10, 4, bias=False, seed=2))
+    for layer in (model[0], model[3], model[5]):
+        l1_unstructured(layer, "weight", 0.6)
+    share_weights(model, bits={"0": 3, "3": 4, "5": 2}, seed=0)
+    return model
+
+
+def test_pack_round_trip_is_exact(small_packed_model, tmp_path, rng):
+    path = tmp_path / "m.mcz"
+    size = pack(small_packed_model, path)
+    assert size == os.path.getsize(path) == len(pack_bytes(small_packed_model))
+    assert path.read_bytes()[:4] == MAGIC
+    back = unpack(path)
+    for a, b in zip(small_packed_model, back):
+        if hasattr(a, "weight"):
+            np.testing.assert_array_equal(b.effective("weight").data, a.effective("weight").data)
+            assert (a.bias is None) == (b.bias is None)
+            if a.bias is not None:
+                np.testing.assert_array_equal(b.bias.data, a.bias.data)
+    x = rng.standard_normal((8, 1, 6, 6)).astype(np.float32)
+    np.testing.assert_array_equal(predict(small_packed_model, x), predict(back, x))
+    assert [f for f in os.listdir(tmp_path) if f != "m.mcz"] == []  # the temporary file was renamed
+
+
+def test_every_stage_is_a_real_smaller_file(small_packed_model):
+    stages = stage_bytes(small_packed_model)
+    assert stages["dense_float32"] == dense_float32_bytes(small_packed_model) == 4 * small_packed_model.num_parameters()
+    assert stages["huffman"] == len(pack_bytes(small_packed_model))
+    assert stages["clustered"] < stages["pruned_csr"]
+    for values, huffman in (("float32", False), ("codebook", False), ("codebook", True)):
+        data = pack_bytes(small_packed_model, values=values, huffman=huffman)
+        x = np.ones((2, 1, 6, 6), np.float32)
+        np.testing.assert_array_equal(predict(unpack_bytes(data), x), predict(small_packed_model, x))
+
+
+def test_bad_packed_files_raise(small_packed_model, tmp_path):
+    data = pack_bytes(small_packed_model)
+    for cut in (0, 3, 12, len(data) // 2, len(data) - 1):
+        with pytest.raises(ValueError, match="truncated|shorter"):
+            unpack_bytes(data[:cut])
+    with pytest.raises(ValueError, match="magic"):
+        unpack_bytes(b"NOPE" + data[4:])
+    with pytest.raises(ValueError, match="version 9 is unknown"):
+        unpack_bytes(data[:4] + struct.pack("<B", 9) + data[5:])
+    flipped = bytearray(data)
+    flipped[-10] ^= 0xFF
+    with pytest.raises(ValueError, match="checksum"):
+        unpack_bytes(bytes(flipped))
+    with pytest.raises(ValueError, match="does not exist"):
+        unpack(tmp_path / "missing.mcz")
+    dense = Sequential(Linear(30, 20, seed=0))  # 600 distinct weights: not clustered
+    with pytest.raises(ValueError, match="Cluster the weights first"):
+        pack_bytes(dense)
+    assert len(unpack_bytes(pack_bytes(dense, values="float32")).state_dict()) == 3
+
+
+# --------------------------------------------------------------------------- the whole pipeline
+def test_deep_compression_of_lenet300_is_35x_smaller_within_one_point(trained_lenet300, mnist10k, tmp_path):
+    x_train, y_train, x_test, y_test = mnist10k
+    float_acc = evaluate(trained_lenet300, x_test, y_test)["accuracy"]
+    model = copy_model(trained_lenet300)
+    opt = Adam(model.parameters(), lr=1e-3)
+    # AGP reaches 92% after 100 of the epoch's 125 steps; then one epoch with the masks fixed
+    fit(model, opt, x_train, y_train, epochs=1, seed=0, progress=False,
+        callbacks=[AGPPruner(model, s_f=0.92, n=4, dt=25, scope="global")])
+    fit(model, opt, x_train, y_train, epochs=1, seed=1, callbacks=[KeepPruned()], progress=False)
+    clusters = share_weights(model, bits=5, seed=0)
+    fit(model, CentroidOptimizer(model, clusters, lr=1e-4), x_train, y_train, epochs=1, seed=2, progress=False)
+    path = tmp_path / "lenet300.mcz"
+    size = pack(model, path)
+    assert 1_066_440 / size >= 35
+    restored = unpack(path)
+    np.testing.assert_array_equal(predict(restored, x_test), predict(model, x_test))
+    assert evaluate(restored, x_test, y_test)["accuracy"] >= float_acc - 0.01
+
+
+def test_cli_pack_and_unpack(trained_lenet300, tmp_path, capsys):
+    import json
+
+    from minicompress.cli.main import main
+    from minicompress.io import save_model
+
+    model = copy_model(trained_lenet300)
+    for layer in (model[1], model[3], model[5]):
+        l1_unstructured(layer, "weight", 0.9)
+    src = tmp_path / "pruned.npz"
+    save_model(model, src)
+    out = tmp_path / "m.mcz"
+    assert main(["pack", str(src), "--out", str(out)]) == 2  # not clustered: a clear error
+    assert "Cluster the weights first (--cluster-bits B)" in capsys.readouterr().err
+    assert main(["pack", str(src), "--cluster-bits", "5", "--out", str(out), "--json", str(tmp_path / "p.json")]) == 0
+    report = json.loads((tmp_path / "p.json").read_text())
+    assert report["packed_bytes"] == os.path.getsize(out) and report["float_bytes"] == 1_066_440
+    assert main(["pack", "--unpack", str(out), "--json", str(tmp_path / "u.json")]) == 0
+    assert json.loads((tmp_path / "u.json").read_text())["accuracy"] == pytest.approx(report["accuracy"])
+    (tmp_path / "bad.mcz").write_bytes(out.read_bytes()[:50])
+    capsys.readouterr()
+    assert main(["pack", "--unpack", str(tmp_path / "bad.mcz")]) == 2
+    assert "truncated" in capsys.readouterr().err

@@ -1,0 +1,315 @@
+"""The Numba kernels against their plain NumPy oracles, bit for bit (chapter 9)."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minicompress.kernels import (
+    MAX_K,
+    PackedWeights,
+    csr_linear,
+    csr_matmul,
+    csr_matmul_reference,
+    gemm,
+    gemm_reference,
+    gemm_s8s8s32,
+    gemm_u8s8s32,
+    im2col,
+    im2col_reference,
+    pack_weights,
+    qlinear,
+    qlinear_reference,
+    quantize,
+    quantize_reference,
+    requantize,
+    requantize_reference,
+    to_csr,
+    to_csr_reference,
+)
+from tests.strategies import csr_operands, gemm_operands, maybe_strided
+
+pytestmark = pytest.mark.kernels
+
+
+# --- integer GEMM ----------------------------------------------------------------------------
+
+
+@given(gemm_operands(a_dtype=np.int8))
+def test_gemm_s8s8s32_matches_oracle(ops):
+    a, b, _, _ = ops
+    out = gemm_s8s8s32(a, b)
+    assert out.dtype == np.int32 and out.shape == (a.shape[0], b.shape[1])
+    np.testing.assert_array_equal(out, gemm_reference(a, b))
+
+
+@given(gemm_operands())
+def test_gemm_u8s8s32_with_zero_points_matches_oracle(ops):
+    a, b, a_zp, b_zp = ops
+    out = gemm_u8s8s32(a, b, a_zp, b_zp)
+    np.testing.assert_array_equal(out, gemm_reference(a, b, a_zp, b_zp))
+
+
+@given(gemm_operands(), st.data())
+def test_qlinear_matches_oracle(ops, data):
+    a, b, a_zp, b_zp = ops
+    n = b.shape[1]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    out_dtype = data.draw(st.sampled_from([np.int8, np.uint8, np.float32]))
+    per_channel = data.draw(st.booleans())
+    # scales around 1/(K * 128) put the outputs across the whole int8 range, saturation included
+    base = 1.0 / (a.shape[1] * 64.0)
+    scale = rng.uniform(0.2, 5.0, n) * base if per_channel else data.draw(st.floats(base / 5, base * 5))
+    bias = rng.integers(-(2**20), 2**20, n).astype(np.int32) if data.draw(st.booleans()) else None
+    relu = data.draw(st.booleans())
+    out_zp = 0 if out_dtype == np.float32 else int(rng.integers(*(
+        (-128, 128) if out_dtype == np.int8 else (0, 256))))
+    w = pack_weights(b, b_zp)
+    got = qlinear(a, w, bias, a_zp, scale, out_zp, out_dtype, relu)
+    want = qlinear_reference(a, b, bias, a_zp, scale, out_zp, out_dtype, relu, w_zero_point=b_zp)
+    assert got.dtype == np.dtype(out_dtype)
+    np.testing.assert_array_equal(got, want)
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_requantize_matches_oracle(seed):
+    rng = np.random.default_rng(seed)
+    acc = rng.integers(-(2**31), 2**31 - 1, (6, 9), dtype=np.int64).astype(np.int32)
+    acc[0, :3] = [-(2**31), 2**31 - 1, 0]
+    scale = rng.uniform(1e-9, 1e-6, 9)
+    bias = rng.integers(-(2**31), 2**31 - 1, 9, dtype=np.int64).astype(np.int32)
+    for dt, zp in [(np.int8, -3), (np.uint8, 128), (np.float32, 0)]:
+        for relu in (False, True):
+            np.testing.assert_array_equal(
+                requantize(acc, scale, zp, dt, bias, relu),
+                requantize_reference(acc, scale, zp, dt, bias, relu),
+            )
+
+
+def test_requantize_rounds_half_to_even_and_saturates():
+    acc = np.array([[1, 3, 5, -1, -3, -5, 1000, -1000]], dtype=np.int32)
+    out = requantize(acc, 0.5, 0, np.int8)  # 0.5, 1.5, 2.5, ... -> nearest even
+    np.testing.assert_array_equal(out, [[0, 2, 2, 0, -2, -2, 127, -128]])
+    out_u8 = requantize(acc, 0.5, 10, np.uint8)
+    np.testing.assert_array_equal(out_u8, [[10, 12, 12, 10, 8, 8, 255, 0]])
+    relu = requantize(acc, 0.5, 10, np.uint8, relu=True)
+    np.testing.assert_array_equal(relu, [[10, 12, 12, 10, 10, 10, 255, 10]])
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 784, 300), (256, 784, 300), (67, 1000, 131), (5, 3, 1)])
+def test_gemm_shapes_beyond_every_tile(shape):
+    m, k, n = shape
+    rng = np.random.default_rng(m * k + n)
+    a = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    b = rng.integers(-128, 128, (k, n), dtype=np.int8)
+    w = pack_weights(b)
+    np.testing.assert_array_equal(gemm_u8s8s32(a, w, 131), gemm_reference(a, b, 131))
+    s8 = (a.astype(np.int16) - 128).astype(np.int8)
+    np.testing.assert_array_equal(gemm_s8s8s32(s8, w), gemm_reference(s8, b))
+
+
+def test_gemm_exact_at_max_k_extremes():
+    k = MAX_K
+    a = np.full((2, k), -128, dtype=np.int8)
+    b = np.full((k, 3), -128, dtype=np.int8)
+    assert np.all(gemm_s8s8s32(a, b) == k * 128 * 128)
+    # worst case for the corrected uint8 product: (255 - 0) * (-128 - 127) per term
+    au = np.full((1, k), 255, dtype=np.uint8)
+    out = gemm_u8s8s32(au, b, 0, 127)
+    assert out[0, 0] == -k * 255 * 255
+    with pytest.raises(ValueError, match="MAX_K"):
+        gemm_s8s8s32(np.zeros((1, k + 1), np.int8), np.zeros((k + 1, 1), np.int8))
+
+
+def test_packed_weights_roundtrip_and_reuse():
+    rng = np.random.default_rng(0)
+    w = rng.integers(-128, 128, (40, 300), dtype=np.int8)  # Linear weight (out, in)
+    pw = pack_weights(w.T, zero_point=-7)  # strided view is fine
+    assert isinstance(pw, PackedWeights) and pw.shape == (300, 40)
+    np.testing.assert_array_equal(pw.unpack(), w.T)
+    x = rng.integers(0, 256, (9, 300), dtype=np.uint8)
+    first = gemm_u8s8s32(x, pw, 5)
+    np.testing.assert_array_equal(first, gemm_u8s8s32(x, pw, 5))
+    np.testing.assert_array_equal(first, gemm_reference(x, w.T, 5, -7))
+
+
+def test_gemm_rejects_bad_input():
+    a = np.zeros((3, 4), np.int8)
+    b = np.zeros((4, 2), np.int8)
+    with pytest.raises(TypeError, match="int8"):
+        gemm_s8s8s32(a.astype(np.int16), b)
+    with pytest.raises(TypeError, match="int8"):
+        gemm_s8s8s32(a, b.astype(np.uint8))
+    with pytest.raises(TypeError, match="uint8"):
+        gemm_s8s8s32(np.zeros((3, 4), np.uint8), b)
+    with pytest.raises(ValueError, match="inner dimensions"):
+        gemm_s8s8s32(a, np.zeros((5, 2), np.int8))
+    with pytest.raises(ValueError, match="2-D"):
+        gemm_s8s8s32(a.ravel(), b)
+    with pytest.raises(ValueError, match="a_zero_point"):
+        gemm_u8s8s32(np.zeros((3, 4), np.uint8), b, 256)
+    with pytest.raises(TypeError, match="a_zero_point"):
+        gemm_u8s8s32(np.zeros((3, 4), np.uint8), b, 1.5)
+    with pytest.raises(ValueError, match="scale"):
+        qlinear(a, b, scale=-1.0)
+    with pytest.raises(ValueError, match="scale"):
+        qlinear(a, b, scale=np.ones(3))
+    with pytest.raises(TypeError, match="bias"):
+        qlinear(a, b, bias=np.zeros(2, np.float32))
+    with pytest.raises(TypeError, match="out_dtype"):
+        qlinear(a, b, out_dtype=np.int16)
+    with pytest.raises(ValueError, match="out_zero_point"):
+        qlinear(a, b, out_zero_point=300, out_dtype=np.uint8)
+
+
+@given(gemm_operands(max_m=9, max_k=40, max_n=40))
+def test_portable_fallback_matches_oracle(ops):
+    """The plain-Numba kernel used on CPUs without AVX-512 VNNI, run here explicitly."""
+    a, b, a_zp, b_zp = ops
+    got = gemm._run(a, b, a_zp, b_zp, None, None, 0, None, False, gemm.MODE_INT32, use_vnni=False)
+    np.testing.assert_array_equal(got, gemm_reference(a, b, a_zp, b_zp))
+    scale = 1.0 / (a.shape[1] * 64.0)
+    got_q = gemm._run(a, b, a_zp, b_zp, None, scale, 3, np.int8, True, gemm.MODE_QUANT, use_vnni=False)
+    np.testing.assert_array_equal(got_q, qlinear_reference(a, b, None, a_zp, scale, 3, np.int8, True, b_zp))
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from([np.int8, np.uint8]))
+def test_quantize_matches_oracle(seed, dtype):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((7, 33)).astype(np.float32) * 3
+    x[0, :5] = [np.inf, -np.inf, 0.25, 0.75, -0.25]  # saturation and exact ties at scale 0.5
+    zp = int(rng.integers(-128, 128)) if dtype == np.int8 else int(rng.integers(0, 256))
+    for scale in (0.5, float(rng.uniform(0.001, 0.1))):
+        np.testing.assert_array_equal(quantize(x, scale, zp, dtype), quantize_reference(x, scale, zp, dtype))
+        np.testing.assert_array_equal(quantize(x.T, scale, zp, dtype), quantize_reference(x.T, scale, zp, dtype))
+
+
+def test_quantize_rejects_bad_input():
+    x = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match="NaN"):
+        quantize(np.array([0.0, np.nan]), 0.1, 0)
+    with pytest.raises(ValueError, match="scale"):
+        quantize(x, 0.0, 0)
+    with pytest.raises(TypeError, match="float32"):
+        quantize(x.astype(np.int32), 0.1, 0)
+    with pytest.raises(ValueError, match="zero_point"):
+        quantize(x, 0.1, -1, np.uint8)
+
+
+# --- sparse ------------------------------------------------------------------------------------
+
+
+@given(csr_operands())
+def test_to_csr_matches_reference(ops):
+    dense, _ = ops
+    for got, want in zip(to_csr(dense), to_csr_reference(dense)):
+        np.testing.assert_array_equal(got, want)
+
+
+@given(csr_operands())
+def test_csr_matmul_matches_oracle(ops):
+    a, d = ops
+    indptr, indices, values = to_csr(a)
+    got = csr_matmul(indptr, indices, values, d)
+    np.testing.assert_array_equal(got, csr_matmul_reference(indptr, indices, values, d))
+    np.testing.assert_allclose(got, a.astype(np.float64) @ d.astype(np.float64), rtol=1e-4, atol=1e-4)
+
+
+@given(csr_operands(max_n=1, dtype=np.float64), st.booleans(), st.booleans())
+def test_csr_linear_batch1_matches_oracle(ops, with_bias, relu):
+    w, xt = ops  # w (out, in), x = xt.T (batch 1, in)
+    x = np.ascontiguousarray(xt.T)
+    bias = np.linspace(-1, 1, w.shape[0]) if with_bias else None
+    ip, ix, v = to_csr_reference(w)  # int64 indices this time
+    got = csr_linear(x, ip, ix, v, bias, relu)
+    np.testing.assert_array_equal(got, csr_matmul_reference(ip, ix, v, xt, bias, relu).T)
+    np.testing.assert_allclose(got, np.maximum(x @ w.T + (0 if bias is None else bias), 0) if relu
+                               else x @ w.T + (0 if bias is None else bias), rtol=1e-9, atol=1e-9)
+
+
+@given(csr_operands(), st.booleans())
+def test_csr_linear_batched_with_bias_relu_matches_oracle(ops, relu):
+    w, xt = ops
+    x = xt.T  # a strided (batch, in) view: csr_linear copies what it needs
+    bias = np.linspace(-1, 1, w.shape[0]).astype(np.float32)
+    ip, ix, v = to_csr(w)
+    got = csr_linear(x, ip, ix, v, bias, relu)
+    np.testing.assert_array_equal(got, csr_matmul_reference(ip, ix, v, np.ascontiguousarray(xt), bias, relu).T)
+
+
+def test_csr_large_batch_uses_parallel_path_and_agrees():
+    rng = np.random.default_rng(3)
+    w = (rng.standard_normal((300, 784)) * (rng.random((300, 784)) < 0.1)).astype(np.float32)
+    x = rng.standard_normal((256, 784)).astype(np.float32)
+    ip, ix, v = to_csr(w)
+    got = csr_linear(x, ip, ix, v)
+    np.testing.assert_array_equal(got, csr_matmul_reference(ip, ix, v, x.T.copy()).T)
+
+
+def test_csr_rejects_malformed_input():
+    d = np.ones((3, 2), np.float32)
+    ip = np.array([0, 1, 2], np.int64)
+    ix = np.array([0, 3], np.int32)
+    v = np.ones(2, np.float32)
+    with pytest.raises(ValueError, match="indices must lie"):
+        csr_matmul(ip, ix, v, d)
+    with pytest.raises(ValueError, match="non-decreasing"):
+        csr_matmul(np.array([0, 2, 1, 2]), np.array([0, 1], np.int32), v, d)
+    with pytest.raises(ValueError, match="indptr must start at 0"):
+        csr_matmul(np.array([0, 1, 1]), ix, v, d)
+    with pytest.raises(TypeError, match="share a dtype"):
+        csr_matmul(ip, np.array([0, 1], np.int32), v.astype(np.float64), d)
+    with pytest.raises(TypeError, match="indices"):
+        csr_matmul(ip, ix.astype(np.float32), v, d)
+
+
+# --- im2col ------------------------------------------------------------------------------------
+
+
+@given(
+    st.integers(1, 3), st.integers(1, 4), st.integers(1, 9), st.integers(1, 9),
+    st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3),
+    st.integers(0, 2), st.integers(0, 2), st.sampled_from([np.float32, np.uint8]),
+    st.integers(0, 2**32 - 1), st.data(),
+)
+def test_im2col_matches_oracle(n, c, h, w, kh, kw, sh, sw, ph, pw, dtype, seed, data):
+    if h + 2 * ph < kh or w + 2 * pw < kw:
+        return  # covered by test_im2col_rejects_bad_input
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (n, c, h, w)).astype(dtype)
+    x = data.draw(maybe_strided(x))
+    pad_value = 0 if dtype == np.float32 else int(rng.integers(0, 256))
+    got = im2col(x, (kh, kw), (sh, sw), (ph, pw), pad_value)
+    want = im2col_reference(x, (kh, kw), (sh, sw), (ph, pw), pad_value)
+    assert got.dtype == x.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+def test_im2col_turns_convolution_into_a_matmul():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 6, 5))
+    w = rng.standard_normal((4, 3, 3, 3))
+    cols = im2col(x, 3, stride=1, padding=1)
+    y = (cols @ w.reshape(4, -1).T).reshape(2, 6, 5, 4).transpose(0, 3, 1, 2)
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    direct = np.zeros((2, 4, 6, 5))
+    for i in range(6):
+        for j in range(5):
+            direct[:, :, i, j] = np.einsum("nckl,ockl->no", xp[:, :, i:i + 3, j:j + 3], w)
+    np.testing.assert_allclose(y, direct, rtol=1e-12, atol=1e-12)
+
+
+def test_im2col_rejects_bad_input():
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        im2col(x, 5)
+    with pytest.raises(ValueError, match="4-D"):
+        im2col(x[0], 3)
+    with pytest.raises(TypeError, match="dtype"):
+        im2col(x.astype(np.int32), 3)
+    with pytest.raises(ValueError, match="stride"):
+        im2col(x, 3, stride=0)
+    with pytest.raises(TypeError, match="kernel_size"):
+        im2col(x, 2.5)
+    with pytest.raises(ValueError, match="pad_value"):
+        im2col(x.astype(np.uint8), 3, padding=1, pad_value=300)
