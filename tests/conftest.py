@@ -7,7 +7,13 @@ Select one by hand with ``HYPOTHESIS_PROFILE=dev|ci``.
 
 import os
 
-from hypothesis import HealthCheck, settings
+# One BLAS thread for the tests: their matrices are small, and multi-threaded OpenBLAS stalls
+# badly when other processes share the cores (measured: a 1 s fixture took 11-99 s on a busy
+# 2-core machine). Set before NumPy is imported; an explicit setting in the environment wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile(
     "ci",
