@@ -9,7 +9,9 @@ For each (M, K, N) it times, best of N after a warm-up call (so Numba compilatio
                      ReLU, uint8 out (what an integer Linear layer runs);
 * ``gemm_s8s8s32``   int8 x prepacked int8 -> int32 (no requantization);
 * ``csr_linear_90``  float32 CSR x dense at 90% sparsity (ops counted as the dense product's);
-* ``fbgemm``         ``torch.ao.nn.quantized.dynamic.Linear`` (float in/out, int8 inside).
+* ``fbgemm``         ``torch.ao.nn.quantized.dynamic.Linear`` (float in/out, int8 inside);
+* ``numba_triple_loop``, ``numba_k_pairs`` (256x784x300 only, not with --quick): the plain
+                     Numba int8 loops that minicompress/kernels/_vnni.py improves on.
 
 GOP/s counts 2*M*K*N operations; ``ratio_to_sgemm = t_sgemm / t_kernel`` (> 1: faster than
 BLAS), ``ratio_to_fbgemm = t_fbgemm / t_kernel`` (null without PyTorch).
@@ -154,6 +156,38 @@ def bench_shape(m, k, n, repeats, rng, t_fb):
     return rows
 
 
+def naive_variants(m, k, n, repeats, rng, t_sgemm):
+    """The plain-Numba int8 GEMMs that _vnni.py's docstring compares against (not cached)."""
+    from numba import njit, prange
+
+    @njit(parallel=True)
+    def triple_loop(a, b, c):  # c[i, j] += a[i, p] * b[p, j]: LLVM vectorizes j (vpmulld)
+        for i in prange(a.shape[0]):
+            for p in range(a.shape[1]):
+                aip = np.int32(a[i, p])
+                for j in range(b.shape[1]):
+                    c[i, j] += aip * np.int32(b[p, j])
+
+    @njit(parallel=True)
+    def k_pairs(a, bp, c):  # b packed (K/2, N, 2): LLVM emits vpmaddwd on half-empty lanes
+        for i in prange(a.shape[0]):
+            for q in range(a.shape[1] // 2):
+                a0 = np.int32(a[i, 2 * q])
+                a1 = np.int32(a[i, 2 * q + 1])
+                for j in range(bp.shape[1]):
+                    c[i, j] += a0 * np.int32(bp[q, j, 0]) + a1 * np.int32(bp[q, j, 1])
+
+    a = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    b = rng.integers(-128, 128, (k, n), dtype=np.int8)
+    bp = np.ascontiguousarray(b.reshape(k // 2, 2, n).transpose(0, 2, 1))
+    c = np.zeros((m, n), np.int32)
+    times = best_times({"numba_triple_loop": lambda: triple_loop(a, b, c),
+                        "numba_k_pairs": lambda: k_pairs(a, bp, c)}, repeats)
+    ops = 2.0 * m * k * n
+    return [{"kernel": name, "shape": [m, k, n], "gops": ops / t / 1e9,
+             "ratio_to_sgemm": t_sgemm / t, "ratio_to_fbgemm": None} for name, t in times.items()]
+
+
 def lenet_forward(repeats, rng, batch=256):
     """(int8_ms, float32_ms, argmax agreement) for LeNet-300-100 with seeded random weights."""
     sizes = [784, 300, 100, 10]
@@ -230,6 +264,13 @@ def main(argv=None):
             rf = row["ratio_to_fbgemm"]
             print(f"{row['kernel']:<15}{f'{m}x{k}x{n}':>18}{row['gops']:>10.1f}"
                   f"{row['ratio_to_sgemm']:>10.2f}{'-' if rf is None else f'{rf:.2f}':>10}")
+    if not args.quick:
+        t_sg = next(r for r in results if r["kernel"] == "sgemm" and r["shape"] == [256, 784, 300])
+        t_sgemm = 2.0 * 256 * 784 * 300 / (t_sg["gops"] * 1e9)
+        for row in naive_variants(256, 784, 300, repeats, rng, t_sgemm):
+            results.append(row)
+            print(f"{row['kernel']:<18}{'256x784x300':>15}{row['gops']:>10.1f}"
+                  f"{row['ratio_to_sgemm']:>10.2f}{'-':>10}")
     xi = rng.integers(0, 256, (64, 16, 14, 14), dtype=np.uint8)
     t_im = best_time(lambda: im2col(xi, 3, 1, 1, pad_value=128), repeats)
     print(f"im2col uint8 (64,16,14,14) k3 p1: {t_im * 1e3:.3f} ms "

@@ -4,7 +4,7 @@
 
 For each seed (0, 1, 2), ``minicompress.compress.transfer.transfer_experiment``:
 
-* pretrains LeNet-5 on the ~4,000 training images of digits 0-4 (Adam lr 1e-3, 5 epochs);
+* pretrains LeNet-5 on the ~4,000 training images of digits 0-4 (Adam lr 1e-3, 10 epochs, as the zoo trains LeNet-5);
 * draws 50 training images of each digit 5-9 (250 labels) and trains on them alone, 30 epochs
   of Adam with batch 32:
   - **scratch**: a fresh LeNet-5 at lr 1e-3 (the recipe the source used), and the best of
@@ -33,7 +33,7 @@ KEYS = ("scratch", "scratch_best", "head_only", "classifier_only", "full_finetun
 
 
 def run(seeds, quick: bool, arch: str) -> dict:
-    epochs = {"source_epochs": 2, "target_epochs": 10} if quick else {"source_epochs": 5, "target_epochs": 30}
+    epochs = {"source_epochs": 2, "target_epochs": 10} if quick else {"source_epochs": 10, "target_epochs": 30}
     per_seed, seconds = [], []
     for seed in seeds:
         start = time.perf_counter()

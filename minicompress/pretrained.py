@@ -5,7 +5,9 @@ LeNet-300-100 takes a few seconds, so ``trained_model`` trains it once with the
 default recipe (Adam, lr 1e-3, batch 64) and caches the result in
 ``$MINICOMPRESS_CACHE`` (default ``~/.cache/minicompress``). A cached file is
 used only when the SHA-256 checksum stored beside its weights matches the
-weights themselves; otherwise it is retrained and rewritten.
+weights themselves and the fingerprint of the training split matches today's
+(so a model that may have seen test images is never reused); otherwise it is
+retrained and rewritten.
 """
 
 from __future__ import annotations
@@ -20,7 +22,22 @@ from minicompress.optim import Adam
 from minicompress.training import evaluate, fit
 
 DEFAULT_EPOCHS = {"lenet-300-100": 15, "lenet5": 10, "doc001-mlp": 10}
-RECIPE_VERSION = 1  # bump when the recipe changes, so stale caches are not reused
+RECIPE_VERSION = 2  # bump when the recipe changes, so stale caches are not reused
+
+
+def data_fingerprint() -> str:
+    """SHA-256 of the mnist10k training split (indices and labels).
+
+    Stored with every cached model: a model trained on another split (which may have
+    seen today's test images) is never reused.
+    """
+    import hashlib
+
+    from minicompress.data import mnist10k_split
+
+    train_idx, _ = mnist10k_split()
+    _, y_train, _, _ = load_mnist10k()
+    return hashlib.sha256(train_idx.tobytes() + y_train.tobytes()).hexdigest()
 
 
 def cache_dir() -> Path:
@@ -52,7 +69,8 @@ def trained_model(name: str = "lenet-300-100", epochs: int | None = None, seed: 
     if use_cache and path.exists():
         try:
             model = load_model(path)
-            if model.metadata.get("checksum") == model_checksum(model):
+            meta = model.metadata
+            if meta.get("checksum") == model_checksum(model) and meta.get("data") == data_fingerprint():
                 return model, {**model.metadata["info"], "cached": True}
         except ValueError:
             pass  # a corrupt cache entry is simply retrained
@@ -60,7 +78,7 @@ def trained_model(name: str = "lenet-300-100", epochs: int | None = None, seed: 
     if use_cache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            save_model(model, path, {"info": info, "checksum": model_checksum(model)})
+            save_model(model, path, {"info": info, "checksum": model_checksum(model), "data": data_fingerprint()})
         except OSError:
             pass  # an unwritable cache only costs time
     return model, {**info, "cached": False}

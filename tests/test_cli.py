@@ -117,7 +117,7 @@ def test_report_json_that_is_not_a_demo_report_is_one_line(tmp_path, capsys):
     assert main(["report", str(path)]) == 2
     assert "not a demo report" in assert_one_line_error(capsys.readouterr().err)
     assert main(["report", str(tmp_path)]) == 2
-    assert "is a folder" in assert_one_line_error(capsys.readouterr().err)
+    assert "is a folder without a report.json" in assert_one_line_error(capsys.readouterr().err)
 
 
 @pytest.fixture
@@ -194,3 +194,34 @@ def test_check_report_names_what_is_wrong():
             check_report(bad)
     with pytest.raises(ValueError, match="lacks"):
         check_report({**good, "stages": [{"name": "a"}]})
+
+
+def test_single_steps_compose_into_a_pipeline(tmp_path, capsys):
+    """train -> prune -> pack -> report -> pack --unpack, as a user would chain them, each with --json."""
+    t = {name: tmp_path / name for name in ("m.npz", "p.npz", "m.mcz", "r.npz")}
+    j = {name: tmp_path / f"{name}.json" for name in ("train", "prune", "pack", "report", "unpack")}
+    assert main(["train", "--model", "lenet-300-100", "--epochs", "1", "--out", str(t["m.npz"]),
+                 "--json", str(j["train"])]) == 0
+    assert main(["prune", str(t["m.npz"]), "--method", "global", "--amount", "0.9", "--out", str(t["p.npz"]),
+                 "--json", str(j["prune"])]) == 0
+    assert main(["pack", str(t["p.npz"]), "--cluster-bits", "5", "--out", str(t["m.mcz"]), "--json", str(j["pack"])]) == 0
+    assert main(["report", str(t["m.mcz"]), "--evaluate", "--json", str(j["report"])]) == 0
+    assert main(["pack", "--unpack", str(t["m.mcz"]), "--out", str(t["r.npz"]), "--json", str(j["unpack"])]) == 0
+    capsys.readouterr()
+    trained = json.loads(j["train"].read_text())
+    packed = json.loads(j["pack"].read_text())
+    report = json.loads(j["report"].read_text())
+    assert packed["packed_bytes"] == report["file"]["bytes"] == t["m.mcz"].stat().st_size
+    assert report["weights"]["sparsity"] == pytest.approx(0.9, abs=1e-3)
+    assert 0.8 < report["test_accuracy"] <= trained["test_accuracy"] + 0.02
+    assert json.loads(j["unpack"].read_text())["accuracy"] == report["test_accuracy"]
+
+
+def test_report_plots_need_the_plot_data(tmp_path, capsys):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"format": "minicompress-demo-report", "version": 1, "stages": [
+        {"name": "float32", "kind": "baseline", "test_accuracy": 0.95, "bytes": 1000, "ratio": 1.0, "seconds": 1.0}]}))
+    assert main(["report", str(path)]) == 0
+    assert "float32" in capsys.readouterr().out
+    assert main(["report", str(path), "--plots", str(tmp_path / "plots")]) == 2
+    assert "lacks the data of the plots" in assert_one_line_error(capsys.readouterr().err)

@@ -172,3 +172,5 @@ def test_the_table_is_printed_and_report_prints_it_again(demo, tmp_path):
     assert format_table(report) in again.stdout
     for name in PLOTS:
         assert png_size(tmp_path / "plots" / name) == png_size(out / name)
+    from_folder = minicompress("report", str(out))  # the demo's folder stands for its report.json
+    assert from_folder.returncode == 0 and format_table(report) in from_folder.stdout

@@ -25,14 +25,11 @@
 # (zero the weights with |w| <= T, Han et al. 2015).
 
 # %%
-import os
 import time
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from _common import FAST, savefig
 
 from minicompress.data import load_mnist10k
 from minicompress.equations import threshold_clip
@@ -40,10 +37,7 @@ from minicompress.models import build
 from minicompress.optim import Adam
 from minicompress.training import evaluate, fit
 
-FAST = os.environ.get("MINICOMPRESS_FAST") == "1"
 EPOCHS = 1 if FAST else 2
-FIGURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "figures")
-os.makedirs(FIGURES, exist_ok=True)
 
 # %% [markdown]
 # ## A trained LeNet-300-100
@@ -137,10 +131,7 @@ ax_hist.set_xlabel(f"weights of layer {weight_names[1]}")
 ax_hist.set_title("every |w| > T piles up at +t")
 ax_hist.legend(fontsize=8)
 fig.tight_layout()
-path = os.path.join(FIGURES, "03_threshold_clipping.png")
-fig.savefig(path + ".tmp.png", dpi=110)
-os.replace(path + ".tmp.png", path)
-print("saved", path)
+savefig(fig, "03_threshold_clipping.png")
 
 # %% [markdown]
 # ## Exercises

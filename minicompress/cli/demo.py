@@ -30,8 +30,10 @@ from minicompress.cli.errors import UsageError
 
 def add_parser(subparsers):
     p = subparsers.add_parser(
-        "demo", help="run every technique on mnist10k and print one table (about a minute; --quick: seconds)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "demo", help="run every technique on mnist10k and print one table (under a minute; --quick: seconds)",
+        description=__doc__.replace("``", ""), formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  minicompress demo --quick --out /tmp/demo\n"
+               "  minicompress report /tmp/demo/report.json --details",
     )
     p.add_argument("--quick", action="store_true",
                    help="fewer fine-tuning epochs and sweep points (finishes in well under 30 s)")

@@ -2,9 +2,9 @@
 
 PATH may be:
 
-* a demo's ``report.json``: prints the demo's table again (``--details``: what each
-  row's bytes count and its measured details); ``--plots DIR`` re-draws the four PNGs
-  from the JSON alone, without running anything;
+* a demo's ``report.json`` (or the demo's --out folder holding it): prints the demo's
+  table again (``--details``: what each row's bytes count and its measured details);
+  ``--plots DIR`` re-draws the four PNGs from the JSON alone, without running anything;
 * a model ``.npz`` (from ``train``, ``prune``, ``quantize``, ``distill``): per parameter, its
   shape, nonzeros, sparsity, dense float32 bytes and relative-index CSR bytes, with totals
   over the weights and over all parameters;
@@ -28,9 +28,12 @@ _NPZ, _MCZ = b"PK\x03\x04", b"MCPK"
 def add_parser(subparsers):
     p = subparsers.add_parser(
         "report", help="print a demo's report.json, or the sparsity and bytes of a .npz/.mcz model",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__.replace("``", ""), formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  minicompress report minicompress-demo/report.json --plots /tmp/plots\n"
+               "  minicompress report pruned.npz --evaluate --json sparsity.json",
     )
-    p.add_argument("path", metavar="PATH", help="report.json from `minicompress demo`, a .npz model or a .mcz file")
+    p.add_argument("path", metavar="PATH",
+                   help="report.json from `minicompress demo` (or its folder), a .npz model or a .mcz file")
     p.add_argument("--details", action="store_true", help="report.json: also what each row's bytes count")
     p.add_argument("--plots", metavar="DIR", help="report.json: re-draw the four PNGs into DIR")
     p.add_argument("--evaluate", action="store_true", help="model: also its test accuracy on mnist10k")
@@ -44,7 +47,7 @@ def _kind(path) -> str:
     if not os.path.exists(path):
         raise UsageError(f"{path!r} does not exist")
     if os.path.isdir(path):
-        raise UsageError(f"{path!r} is a folder; give its report.json or a model file")
+        raise UsageError(f"{path!r} is a folder without a report.json; give a report.json or a model file")
     with open(path, "rb") as f:
         head = f.read(4)
     if head == _NPZ:
@@ -116,6 +119,8 @@ def _model_report(args, kind) -> int:
 
 
 def run(args) -> int:
+    if os.path.isdir(args.path) and os.path.isfile(os.path.join(args.path, "report.json")):
+        args.path = os.path.join(args.path, "report.json")  # the demo's --out folder
     if args.json:
         check_writable_file(args.json)
     kind = _kind(args.path)

@@ -199,7 +199,7 @@ def _new_model(arch: str, num_classes: int, seed) -> Sequential:
 
 def transfer_experiment(data=None, *, arch: str = "lenet5", source_classes=(0, 1, 2, 3, 4),
                         target_classes=(5, 6, 7, 8, 9), labels_per_class: int = 50,
-                        source_epochs: int = 5, target_epochs: int = 30, lr: float = 1e-3,
+                        source_epochs: int = 10, target_epochs: int = 30, lr: float = 1e-3,
                         head_lr: float = 3e-3, body_lr: float = 1e-3, scratch_lrs=(1e-3, 3e-3),
                         seed: int = 0, progress=None) -> dict:
     """Source task -> target task with few labels: scratch vs. head-only vs. full fine-tuning.

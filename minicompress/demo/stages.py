@@ -177,12 +177,12 @@ def _layer_weight(model, name=HIST_LAYER) -> np.ndarray:
 
 
 def _map_weights(model, fn):
-    """A copy of ``model`` whose every Linear/Conv2d weight ``w`` becomes ``fn(name, w)``."""
+    """A copy of ``model`` whose every Linear/Conv2d weight ``w`` becomes ``fn(w)`` (biases untouched)."""
     out = copy_model(model)
-    for name, layer in out.named_modules():
+    for _, layer in out.named_modules():
         if isinstance(layer, (Linear, Conv2d)):
             w = layer.effective("weight").data
-            layer.weight.data = np.asarray(fn(name, w), dtype=np.float64).astype(layer.weight.dtype)
+            layer.weight.data = np.asarray(fn(w), dtype=np.float64).astype(layer.weight.dtype)
     return out
 
 
@@ -194,6 +194,7 @@ def _row(ctx, name, kind, model_or_acc, nbytes, bytes_what, equation=None, **det
 
 # ------------------------------------------------------------------ the stages
 def stage_baseline(ctx):
+    """The trained float32 model every other stage starts from."""
     ctx.weights["float32"] = _layer_weight(ctx.teacher)
     return _row(ctx, f"float32 {MODEL}", "baseline", ctx.teacher, ctx.float32_bytes, "float32 weights and biases",
                 parameters=int(sum(p.data.size for p in ctx.teacher.parameters())),
@@ -201,7 +202,7 @@ def stage_baseline(ctx):
 
 
 def _e1_row(ctx, T, t, why):
-    model = _map_weights(ctx.teacher, lambda _, w: equations.threshold_clip(w, T, t))
+    model = _map_weights(ctx.teacher, lambda w: equations.threshold_clip(w, T, t))
     weights = [layer.weight.data for _, layer in ctx.teacher.named_modules() if isinstance(layer, (Linear, Conv2d))]
     replaced = sum(int(np.count_nonzero(np.abs(w) > T)) for w in weights)
     return _row(ctx, f"E1 threshold clip, T = t = {T:.3g} ({why})", "as written", model, float32_bytes(model),
@@ -210,11 +211,13 @@ def _e1_row(ctx, T, t, why):
 
 
 def stage_e1(ctx):
+    """E1 (doc 001 §3.1) on every weight: w -> t where |w| > T."""
     # doc 001 §4 clips at 0.5; the specific value t is not given, so t = T.
     return _e1_row(ctx, 0.5, 0.5, "doc 001")
 
 
 def stage_e1_percentile(ctx):
+    """E1 again, with T = t = the 99th percentile of |w|."""
     # The document's 0.5 is above every weight of this model, so E1 is shown once more at a
     # threshold that touches the largest 1 % of the weights.
     weights = [layer.weight.data for _, layer in ctx.teacher.named_modules() if isinstance(layer, (Linear, Conv2d))]
@@ -223,11 +226,12 @@ def stage_e1_percentile(ctx):
 
 
 def stage_e2(ctx):
+    """E2 (doc 001 §3.2) on every weight: round(w / 2^(b-1)) * 2^(b-1), b = 8."""
     b = 8  # doc 001 §4: 8-bit quantization
     step = 2.0 ** (b - 1)
     ints = []
 
-    def quantize_e2(_, w):
+    def quantize_e2(w):
         w_q = equations.quantize_pow2_step(w, b)
         ints.append(np.asarray(w_q, dtype=np.float64) / step)  # exact: w_q is a multiple of the step
         return w_q
@@ -242,6 +246,7 @@ def stage_e2(ctx):
 
 
 def stage_e4(ctx):
+    """E4 (doc 001 §3.4) after every ReLU: round(a / 2^(b-1)) * 2^(b-1), b = 8."""
     b = 8
     model = equations.with_activation_quant(copy_model(ctx.teacher), b)
     return _row(ctx, f"E4 activations round(a/2^(b-1))*2^(b-1), b = {b}", "as written", model,
@@ -250,6 +255,7 @@ def stage_e4(ctx):
 
 
 def stage_e3(ctx):
+    """E3 (doc 001 §3.3) on every weight and bias: (1 - r) * theta, r = 0.5."""
     r = 0.5  # doc 001 §4: pruning at 0.5
     model = copy_model(ctx.teacher)
     model.load_state_dict(equations.scale_by_retention(model, r))
@@ -260,10 +266,11 @@ def stage_e3(ctx):
 
 def _e5_model(ctx, p, k=1.0):
     rng = np.random.default_rng(ctx.settings.seed)
-    return _map_weights(ctx.teacher, lambda _, w: equations.random_candidate_pruning(w, p, rng, k=k)[0])
+    return _map_weights(ctx.teacher, lambda w: equations.random_candidate_pruning(w, p, rng, k=k)[0])
 
 
 def stage_e5(ctx):
+    """E5 (doc 000 §3.1) on every weight: W_pruned = W - W_removed, candidates p = 0.5, rule |w - mu| <= sigma."""
     p, k = 0.5, 1.0
     model = _e5_model(ctx, p, k)
     sparsity = sparsity_report(model)["weights"]["sparsity"]
@@ -272,10 +279,11 @@ def stage_e5(ctx):
 
 
 def stage_e6(ctx):
+    """E6 (doc 000 §3.2) on every weight: round(W * Q), read back as / Q, Q = 8."""
     Q = 8.0  # doc 000 §4: Q = 8
     ints = []
 
-    def quantize_e6(_, w):
+    def quantize_e6(w):
         k = equations.quantize_by_ratio(w, Q)
         ints.append(k)
         return equations.dequantize_by_ratio(k, Q)
@@ -291,6 +299,7 @@ def stage_e6(ctx):
 
 
 def stage_magnitude(ctx):
+    """Global magnitude pruning (Han et al. 2015), then fine-tuning with the masks held."""
     s = ctx.settings
     x_train, y_train, _, _ = ctx.data
     model = copy_model(ctx.teacher)
@@ -313,6 +322,7 @@ def _calibration(ctx, n_batches=4, size=256):
 
 
 def stage_int8(ctx):
+    """Static int8 PTQ calibrated on 1,024 training images, run as the integer model."""
     _, _, x_test, y_test = ctx.data
     qmodel = static_ptq(ctx.teacher, _calibration(ctx), 8)
     integer = to_integer(qmodel)
@@ -327,6 +337,7 @@ def stage_int8(ctx):
 
 
 def stage_qat(ctx):
+    """4-bit weights and activations, trained through the straight-through estimator."""
     s = ctx.settings
     x_train, y_train, _, _ = ctx.data
     bits = 4
@@ -343,6 +354,7 @@ def stage_qat(ctx):
 
 
 def stage_deep_compression(ctx):
+    """The pruned model, k-means weight sharing, centroid fine-tuning, Huffman-coded file (Han et al. 2016)."""
     s = ctx.settings
     x_train, y_train, _, _ = ctx.data
     model = copy_model(ctx.models["pruned"])
@@ -363,6 +375,7 @@ def stage_deep_compression(ctx):
 
 
 def stage_distill(ctx):
+    """A 784-h-10 student trained on the teacher's softened outputs alone (Hinton et al. 2015)."""
     s = ctx.settings
     x_train, y_train, _, _ = ctx.data
     student = mlp([784, s.student_hidden, 10], seed=s.seed)

@@ -139,13 +139,19 @@ MAGIC = 6755399441055744.0
 
 
 @njit(cache=True, inline="always")
-def _epilogue(src, i_lo, i_hi, j_lo, j_hi, row_term, col_term, scale, zp, lo, hi, relu, mode, out):
+def _epilogue(src, i_lo, i_hi, j_lo, j_hi, row_term, col_term, scale, zp, lo, hi, relu, mode, outs):
     """out[i_lo:i_hi, j_lo:j_hi] from the int32 tile src (src[0, 0] is out[i_lo, j_lo]).
 
     v = src + row_term[i - i_lo] + col_term[j] (int64, exact), then
     MODE_INT32: out = v; MODE_FLOAT: out = v * scale[j] (ReLU: max with 0);
     MODE_QUANT: out = clip(rint(v * scale[j]) + zp, lo, hi), lo already raised to zp for ReLU.
+
+    ``outs = (uint8 out, int32 out, float32 out)``: only the one for ``mode`` is real (the
+    others are 1 x 1 dummies). One argument type for every output dtype means each kernel is
+    compiled once, not once per dtype; an int8 result is stored as its two's-complement byte
+    in the uint8 array, which the caller views as int8.
     """
+    out_q, out_i, out_f = outs
     y_lo = np.float64(lo - zp - 1)  # clamping first keeps |y| < 2**51 and changes no result
     y_hi = np.float64(hi - zp + 1)
     for i in range(i_lo, i_hi):
@@ -153,14 +159,14 @@ def _epilogue(src, i_lo, i_hi, j_lo, j_hi, row_term, col_term, scale, zp, lo, hi
         for j in range(j_lo, j_hi):
             v = np.int64(src[i - i_lo, j - j_lo]) + r + col_term[j]
             if mode == MODE_INT32:
-                out[i, j] = v
+                out_i[i, j] = v
             elif mode == MODE_FLOAT:
                 y = np.float64(v) * scale[j]
-                out[i, j] = max(y, 0.0) if relu else y
+                out_f[i, j] = max(y, 0.0) if relu else y
             else:
                 y = min(max(np.float64(v) * scale[j], y_lo), y_hi)
                 q = (y + MAGIC) - MAGIC + zp
-                out[i, j] = min(max(q, lo), hi)
+                out_q[i, j] = np.int64(min(max(q, lo), hi))  # int64 -> uint8 keeps the low byte
 
 
 @njit(cache=True, inline="always")
@@ -206,13 +212,13 @@ def _task_setup(a, flip, kpad, zb, task, n_groups, row_block, n_panels, panels_p
 
 @njit(cache=True)
 def _vnni_task(task, a, flip, b, kpad, col_term, zb, scale, zp, lo, hi, relu, mode,
-               out, row_block, panels_per_task):
+               outs, row_block, panels_per_task):
     """One (row block, panel group) task: VNNI tiles into an L1 scratch, then the epilogue.
 
     Each 32-column panel gives a (rows x 32) int32 tile that is requantized straight into
-    ``out`` while still in L1 -- the int32 result never goes to memory.
+    ``outs`` while still in L1 -- the int32 result never goes to memory.
     """
-    n = out.shape[1]
+    n = col_term.shape[0]
     n_panels = (n + NR - 1) // NR
     n_groups = (n_panels + panels_per_task - 1) // panels_per_task
     panel_bytes = kpad * NR
@@ -232,14 +238,14 @@ def _vnni_task(task, a, flip, b, kpad, col_term, zb, scale, zp, lo, hi, relu, mo
         elif rows - i == 1:
             _mk1(a_rows, i, b, p * panel_bytes, tile, i, 0)
         _epilogue(tile, i_lo, i_hi, p * NR, min(n, p * NR + NR), row_term, col_term,
-                  scale, zp, lo, hi, relu, mode, out)
+                  scale, zp, lo, hi, relu, mode, outs)
 
 
 @njit(cache=True)
 def _portable_task(task, a, flip, b, kpad, col_term, zb, scale, zp, lo, hi, relu, mode,
-                   out, row_block, panels_per_task):
+                   outs, row_block, panels_per_task):
     """Same contract as :func:`_vnni_task` in plain Numba (CPUs without AVX-512 VNNI)."""
-    n = out.shape[1]
+    n = col_term.shape[0]
     n_panels = (n + NR - 1) // NR
     n_groups = (n_panels + panels_per_task - 1) // panels_per_task
     i_lo, i_hi, p_lo, p_hi, a_rows, row_term = _task_setup(
@@ -258,7 +264,7 @@ def _portable_task(task, a, flip, b, kpad, col_term, zb, scale, zp, lo, hi, relu
                     for j in range(NR):
                         tile[i, j] += av * np.int32(b[off + 4 * j + t])
         _epilogue(tile, i_lo, i_hi, p * NR, min(n, p * NR + NR), row_term, col_term,
-                  scale, zp, lo, hi, relu, mode, out)
+                  scale, zp, lo, hi, relu, mode, outs)
 
 
 @njit(cache=True, inline="always")
@@ -269,50 +275,72 @@ def _n_tasks(m, n, row_block, panels_per_task):
 
 @njit(cache=True, parallel=True)
 def _qgemm_vnni_par(a, flip, b, kpad, col_sums, k, za, zb, bias, scale, zp, lo, hi, relu, mode,
-                    out, row_block, panels_per_task):
+                    outs, row_block, panels_per_task):
     """out = epilogue((a ^ flip) @ unpack(b)), tasks spread over threads; False if bad scale."""
     col_term, ok = _column_terms(col_sums, k, za, zb, bias, scale, mode)
     if not ok:
         return False
-    for task in prange(_n_tasks(a.shape[0], out.shape[1], row_block, panels_per_task)):
+    for task in prange(_n_tasks(a.shape[0], col_sums.shape[0], row_block, panels_per_task)):
         _vnni_task(task, a, flip, b, kpad, col_term, zb, scale, zp, lo, hi, relu, mode,
-                   out, row_block, panels_per_task)
+                   outs, row_block, panels_per_task)
     return True
 
 
 @njit(cache=True)
 def _qgemm_vnni_ser(a, flip, b, kpad, col_sums, k, za, zb, bias, scale, zp, lo, hi, relu, mode,
-                    out, row_block, panels_per_task):
+                    outs, row_block, panels_per_task):
     """As :func:`_qgemm_vnni_par` on the calling thread: small products skip thread wake-up."""
     col_term, ok = _column_terms(col_sums, k, za, zb, bias, scale, mode)
     if not ok:
         return False
-    for task in range(_n_tasks(a.shape[0], out.shape[1], row_block, panels_per_task)):
+    for task in range(_n_tasks(a.shape[0], col_sums.shape[0], row_block, panels_per_task)):
         _vnni_task(task, a, flip, b, kpad, col_term, zb, scale, zp, lo, hi, relu, mode,
-                   out, row_block, panels_per_task)
+                   outs, row_block, panels_per_task)
     return True
 
 
 @njit(cache=True, parallel=True)
 def _qgemm_portable(a, flip, b, kpad, col_sums, k, za, zb, bias, scale, zp, lo, hi, relu, mode,
-                    out, row_block, panels_per_task):
+                    outs, row_block, panels_per_task):
     """As :func:`_qgemm_vnni_par` with the plain-Numba tile."""
     col_term, ok = _column_terms(col_sums, k, za, zb, bias, scale, mode)
     if not ok:
         return False
-    for task in prange(_n_tasks(a.shape[0], out.shape[1], row_block, panels_per_task)):
+    for task in prange(_n_tasks(a.shape[0], col_sums.shape[0], row_block, panels_per_task)):
         _portable_task(task, a, flip, b, kpad, col_term, zb, scale, zp, lo, hi, relu, mode,
-                       out, row_block, panels_per_task)
+                       outs, row_block, panels_per_task)
     return True
 
 
-@njit(cache=True, parallel=True)
-def _requantize_rows(acc, col_term, scale, zp, lo, hi, relu, mode, out):
-    m = acc.shape[0]
+@njit(cache=True)
+def _requantize_range(acc, r_lo, r_hi, col_term, scale, zp, lo, hi, relu, mode, outs):
     zero = np.zeros(1, dtype=np.int64)
-    for i in prange(m):
-        _epilogue(acc[i:i + 1], i, i + 1, 0, out.shape[1], zero, col_term, scale, zp, lo, hi,
-                  relu, mode, out)
+    for i in range(r_lo, r_hi):
+        _epilogue(acc[i:i + 1], i, i + 1, 0, col_term.shape[0], zero, col_term, scale, zp, lo, hi,
+                  relu, mode, outs)
+
+
+@njit(cache=True, parallel=True)
+def _requantize_rows(acc, col_term, scale, zp, lo, hi, relu, mode, outs):
+    m = acc.shape[0]
+    chunk = 16
+    for t in prange((m + chunk - 1) // chunk):
+        _requantize_range(acc, t * chunk, min(m, (t + 1) * chunk), col_term, scale, zp, lo, hi,
+                          relu, mode, outs)
+
+
+_DUMMY = (np.empty((1, 1), np.uint8), np.empty((1, 1), np.int32), np.empty((1, 1), np.float32))
+
+
+def _outputs(shape, dt):
+    """(result array, the (uint8, int32, float32) triple the kernels write into)."""
+    if dt == np.int32 or dt == np.float32:
+        out = np.empty(shape, dtype=dt)
+        if dt == np.int32:
+            return out, (_DUMMY[0], out, _DUMMY[2])
+        return out, (_DUMMY[0], _DUMMY[1], out)
+    raw = np.empty(shape, dtype=np.uint8)
+    return raw.view(dt), (raw, _DUMMY[1], _DUMMY[2])
 
 
 def _schedule(m, n_panels):
@@ -394,7 +422,7 @@ def _run(a, b, a_zero_point, b_zero_point, bias, scale, out_zero_point, out_dtyp
             if relu:
                 lo = max(lo, zp)  # ReLU in the quantized domain: nothing below real 0
     m = au8.shape[0]
-    out = np.empty((m, n), dtype=dt)
+    out, outs = _outputs((m, n), dt)
     row_block, ppt = _schedule(m, pw.npad // NR)
     use_vnni = HAS_VNNI if use_vnni is None else use_vnni
     if not use_vnni:
@@ -404,7 +432,7 @@ def _run(a, b, a_zero_point, b_zero_point, bias, scale, out_zero_point, out_dtyp
     else:
         kernel = _qgemm_vnni_par
     ok = kernel(au8, flip, pw.data, pw.kpad, pw.col_sums, pw.k, za, pw.zero_point, bias, s, zp,
-                lo, hi, bool(relu), mode, out, row_block, ppt)
+                lo, hi, bool(relu), mode, outs, row_block, ppt)
     if not ok:
         raise ValueError("scale must be finite and > 0")
     return out
@@ -490,8 +518,11 @@ def requantize(acc, scale, zero_point, out_dtype, bias=None, relu=False):
         mode, zp = MODE_QUANT, _zp(zero_point, dt, "zero_point")
         lo, hi = _QRANGE[dt]
         lo = max(lo, zp) if relu else lo
-    out = np.empty(acc.shape, dtype=dt)
-    _requantize_rows(acc, col_term, s, zp, lo, hi, bool(relu), mode, out)
+    out, outs = _outputs(acc.shape, dt)
+    if acc.size * 64 < SERIAL_MAX_WORK:  # ~64 multiply-adds' worth of work per element
+        _requantize_range(acc, 0, acc.shape[0], col_term, s, zp, lo, hi, bool(relu), mode, outs)
+    else:
+        _requantize_rows(acc, col_term, s, zp, lo, hi, bool(relu), mode, outs)
     return out
 
 

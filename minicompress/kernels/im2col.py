@@ -19,13 +19,13 @@ from numba import njit, prange
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int8), np.dtype(np.uint8))
 
 
-@njit(cache=True, parallel=True)
-def _im2col(x, kh, kw, sh, sw, ph, pw, pad_value, out):
+@njit(cache=True)
+def _im2col_rows(x, t_lo, t_hi, kh, kw, sh, sw, ph, pw, pad_value, out):
+    """Rows of ``out`` for (image, output row) pairs t_lo..t_hi (t = image * OH + oh)."""
     n, c, h, w = x.shape
     oh = (h + 2 * ph - kh) // sh + 1
     ow = (w + 2 * pw - kw) // sw + 1
-    # one (image, output row) pair per parallel task: enough tasks for 2+ cores even at batch 1
-    for t in prange(n * oh):
+    for t in range(t_lo, t_hi):
         b = t // oh
         y = t - b * oh
         for xo in range(ow):
@@ -42,6 +42,19 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, pad_value, out):
                         else:
                             out[row, col] = pad_value
                         col += 1
+
+
+@njit(cache=True, parallel=True)
+def _im2col(x, kh, kw, sh, sw, ph, pw, pad_value, out):
+    n, c, h, w = x.shape
+    oh = (h + 2 * ph - kh) // sh + 1
+    # one (image, output row) pair per parallel task: enough tasks for 2+ cores even at batch 1
+    for t in prange(n * oh):
+        _im2col_rows(x, t, t + 1, kh, kw, sh, sw, ph, pw, pad_value, out)
+
+
+#: below this many output elements the calling thread does it alone
+SERIAL_MAX = 1 << 14
 
 
 def _pair(v, name, minimum):
@@ -99,7 +112,11 @@ def im2col(x, kernel_size, stride=1, padding=0, pad_value=0):
     oh = (h + 2 * ph - kh) // sh + 1
     ow = (w + 2 * pw - kw) // sw + 1
     out = np.empty((n * oh * ow, c * kh * kw), dtype=x.dtype)
-    _im2col(np.ascontiguousarray(x), kh, kw, sh, sw, ph, pw, pad, out)
+    x = np.ascontiguousarray(x)
+    if out.size < SERIAL_MAX:
+        _im2col_rows(x, 0, n * oh, kh, kw, sh, sw, ph, pw, pad, out)
+    else:
+        _im2col(x, kh, kw, sh, sw, ph, pw, pad, out)
     return out
 
 

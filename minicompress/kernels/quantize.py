@@ -14,22 +14,33 @@ from ._checks import zero_point as _check_zero_point
 _QRANGE = {np.dtype(np.int8): (-128, 127), np.dtype(np.uint8): (0, 255)}
 
 
+@njit(cache=True)
+def _quantize_range(x, i_lo, i_hi, scale, zp, lo, hi, out):
+    """out[i_lo:i_hi]; returns the number of NaNs seen (their outputs are unspecified)."""
+    bad = 0
+    for i in range(i_lo, i_hi):
+        q = np.rint(np.float64(x[i]) / scale) + zp
+        bad += q != q
+        q = min(max(q, lo), hi)
+        # out is uint8 for both dtypes (one compiled kernel); int64 -> uint8 keeps the low
+        # byte, the two's complement of an int8 result, and the caller views it as int8
+        out[i] = np.int64(q) if q == q else np.int64(lo)
+    return bad
+
+
 @njit(cache=True, parallel=True)
 def _quantize(x, scale, zp, lo, hi, out):
-    """Returns the number of NaNs seen (their outputs are unspecified), checked for free here."""
     n = x.shape[0]
     chunk = 4096  # contiguous chunks per task: vectorizable inner loop, few scheduler rounds
     n_chunks = (n + chunk - 1) // chunk
     nans = np.zeros(n_chunks, dtype=np.int64)
     for c in prange(n_chunks):
-        bad = 0
-        for i in range(c * chunk, min(n, (c + 1) * chunk)):
-            q = np.rint(np.float64(x[i]) / scale) + zp
-            bad += q != q
-            q = min(max(q, lo), hi)
-            out[i] = q if q == q else lo
-        nans[c] = bad
+        nans[c] = _quantize_range(x, c * chunk, min(n, (c + 1) * chunk), scale, zp, lo, hi, out)
     return nans.sum()
+
+
+#: below this many elements the calling thread does it alone (waking threads costs more)
+SERIAL_MAX = 1 << 14
 
 
 def quantize(x, scale, zero_point, out_dtype=np.uint8):
@@ -64,10 +75,14 @@ def quantize(x, scale, zero_point, out_dtype=np.uint8):
     zp = _check_zero_point(zero_point, dt, "zero_point")
     lo, hi = _QRANGE[dt]
     flat = np.ascontiguousarray(x).reshape(-1)
-    out = np.empty(flat.shape[0], dtype=dt)
-    if _quantize(flat, scale, zp, lo, hi, out):
+    out = np.empty(flat.shape[0], dtype=np.uint8)
+    if flat.shape[0] < SERIAL_MAX:
+        nans = _quantize_range(flat, 0, flat.shape[0], scale, zp, lo, hi, out)
+    else:
+        nans = _quantize(flat, scale, zp, lo, hi, out)
+    if nans:
         raise ValueError("x contains NaN, which has no quantized value")
-    return out.reshape(x.shape)
+    return out.view(dt).reshape(x.shape)
 
 
 __all__ = ["quantize"]
