@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import sys
 
@@ -28,10 +27,9 @@ COMMANDS = [
 
 
 def _modules():
+    # Each subcommand module imports its heavy dependencies inside run(), so --help stays fast.
     for name in COMMANDS:
-        modname = f"minicompress.cli.{name}"
-        if importlib.util.find_spec(modname) is not None:
-            yield importlib.import_module(modname)
+        yield importlib.import_module(f"minicompress.cli.{name}")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("minicompress: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (minicompress demo | head): not an error of ours. Point stdout at
+        # /dev/null so the interpreter's final flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

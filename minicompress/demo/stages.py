@@ -109,7 +109,7 @@ class DemoSettings:
 
     @classmethod
     def quick_settings(cls, seed: int = 0) -> DemoSettings:
-        return cls(quick=True, seed=seed, prune_epochs=1, qat_samples=2000, centroid_epochs=1,
+        return cls(quick=True, seed=seed, prune_epochs=2, qat_samples=2000, centroid_epochs=1,
                    distill_epochs=5, sparsities=(0.0, 0.5, 0.8, 0.9, 0.95, 0.98), e5_proportions=(0.5, 1.0),
                    bits=(1, 2, 3, 4, 6, 8))
 
