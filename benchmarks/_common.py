@@ -6,9 +6,7 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -51,29 +49,6 @@ def table(rows: list[dict], columns: list[str]) -> None:
     for row in cells:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
     sys.stdout.flush()
-
-
-def best_time(fn, repeat: int = 5, warmup: int = 1) -> float:
-    """Median-free minimum over ``repeat`` runs, in seconds: the least-disturbed measurement."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def median_time(fn, repeat: int = 5, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def torch_or_none():

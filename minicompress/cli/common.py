@@ -43,3 +43,15 @@ def check_writable_file(path) -> None:
         raise UsageError(f"cannot write {path!r}: folder {folder!r} does not exist")
     if not os.access(folder, os.W_OK):
         raise UsageError(f"cannot write {path!r}: folder {folder!r} is not writable")
+
+
+def mnist10k_accuracy(model) -> float | None:
+    """Test accuracy on the 2,000 mnist10k test digits, or None for a model that does not take them."""
+    from minicompress.data import load_mnist10k
+    from minicompress.training import evaluate
+
+    _, _, x_test, y_test = load_mnist10k()
+    try:
+        return evaluate(model, x_test, y_test)["accuracy"]
+    except ValueError:
+        return None  # the model does not take 28x28 digits

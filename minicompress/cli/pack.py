@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from minicompress.cli.common import add_json_option, check_writable_file, load_model_arg, write_json
+from minicompress.cli.common import add_json_option, check_writable_file, load_model_arg, mnist10k_accuracy, write_json
 from minicompress.cli.errors import UsageError
 
 HELP = """\
@@ -44,17 +44,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _accuracy(model):
-    from minicompress.data import load_mnist10k
-    from minicompress.training import evaluate
-
-    _, _, x_test, y_test = load_mnist10k()
-    try:
-        return evaluate(model, x_test, y_test)["accuracy"]
-    except ValueError:
-        return None
-
-
 def _unpack(args) -> int:
     from minicompress.compress.packing import unpack
     from minicompress.io import save_model
@@ -69,7 +58,7 @@ def _unpack(args) -> int:
         model = unpack(args.model)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    result = {"input": args.model, "file_bytes": os.path.getsize(args.model), "accuracy": _accuracy(model),
+    result = {"input": args.model, "file_bytes": os.path.getsize(args.model), "accuracy": mnist10k_accuracy(model),
               "parameters": model.num_parameters()}
     acc = "n/a" if result["accuracy"] is None else f"{result['accuracy']:.4f}"
     print(f"{args.model}: {result['file_bytes']} bytes, {result['parameters']} parameters, "
@@ -108,7 +97,7 @@ def run(args) -> int:
     print(f"{'stage':<15}{'bytes':>10}{'ratio':>9}")
     for name, nbytes in stages.items():
         print(f"{name:<15}{nbytes:>10}{dense / nbytes:>8.1f}x")
-    accuracy = _accuracy(model)
+    accuracy = mnist10k_accuracy(model)
     print(f"wrote {args.out}: {size} bytes, {dense / size:.1f}x smaller than float32"
           + ("" if accuracy is None else f"; mnist10k test accuracy {accuracy:.4f}"))
     write_json(args.json, {"input": args.model, "output": args.out, "packed_bytes": size,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from minicompress.cli.common import add_json_option, check_writable_file, load_model_arg, write_json
+from minicompress.cli.common import add_json_option, check_writable_file, load_model_arg, mnist10k_accuracy, write_json
 from minicompress.cli.errors import UsageError
 
 HELP = """\
@@ -48,17 +48,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _accuracy(model):
-    from minicompress.data import load_mnist10k
-    from minicompress.training import evaluate
-
-    _, _, x_test, y_test = load_mnist10k()
-    try:
-        return evaluate(model, x_test, y_test)["accuracy"]
-    except ValueError:
-        return None  # the model does not take 28x28 digits
-
-
 def run(args) -> int:
     from minicompress.compress.quantization import convert, quantize_model
     from minicompress.data import load_mnist10k
@@ -79,8 +68,8 @@ def run(args) -> int:
         batches = [x_train[i * 256:(i + 1) * 256] for i in range(args.calibration_batches)]
     qmodel, info = quantize_model(model, args.method, args.bits, ratio=args.ratio,
                                   per_channel=args.per_channel, calibration_batches=batches)
-    result = {"input": args.model, "float_accuracy": _accuracy(model),
-              "quantized_accuracy": _accuracy(qmodel), **info}
+    result = {"input": args.model, "float_accuracy": mnist10k_accuracy(model),
+              "quantized_accuracy": mnist10k_accuracy(qmodel), **info}
     fmt = lambda a: "n/a" if a is None else f"{a:.4f}"
     print(f"{args.method} ({', '.join(f'{k}={v}' for k, v in info.items() if k != 'method')})")
     print(f"accuracy on mnist10k test: float {fmt(result['float_accuracy'])}, "
