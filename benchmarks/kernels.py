@@ -10,8 +10,9 @@ For each (M, K, N) it times, best of N after a warm-up call (so Numba compilatio
 * ``gemm_s8s8s32``   int8 x prepacked int8 -> int32 (no requantization);
 * ``csr_linear_90``  float32 CSR x dense at 90% sparsity (ops counted as the dense product's);
 * ``fbgemm``         ``torch.ao.nn.quantized.dynamic.Linear`` (float in/out, int8 inside);
-* ``numba_triple_loop``, ``numba_k_pairs`` (256x784x300 only, not with --quick): the plain
-                     Numba int8 loops that minicompress/kernels/_vnni.py improves on.
+* ``numba_triple_loop``, ``numba_k_pairs``, ``numba_dot_form`` (256x784x300 only, not with
+                     --quick): the plain Numba int8 loops that minicompress/kernels/_vnni.py
+                     improves on; ``--asm`` counts their SIMD instructions.
 
 GOP/s counts 2*M*K*N operations; ``ratio_to_sgemm = t_sgemm / t_kernel`` (> 1: faster than
 BLAS), ``ratio_to_fbgemm = t_fbgemm / t_kernel`` (null without PyTorch).
@@ -156,12 +157,12 @@ def bench_shape(m, k, n, repeats, rng, t_fb):
     return rows
 
 
-def naive_variants(m, k, n, repeats, rng, t_sgemm):
-    """The plain-Numba int8 GEMMs that _vnni.py's docstring compares against (not cached)."""
+def _naive_kernels():
+    """The plain-Numba int8 GEMMs that minicompress/kernels/_vnni.py improves on (not cached)."""
     from numba import njit, prange
 
     @njit(parallel=True)
-    def triple_loop(a, b, c):  # c[i, j] += a[i, p] * b[p, j]: LLVM vectorizes j (vpmulld)
+    def triple_loop(a, b, c):  # c[i, j] += a[i, p] * b[p, j]
         for i in prange(a.shape[0]):
             for p in range(a.shape[1]):
                 aip = np.int32(a[i, p])
@@ -169,7 +170,7 @@ def naive_variants(m, k, n, repeats, rng, t_sgemm):
                     c[i, j] += aip * np.int32(b[p, j])
 
     @njit(parallel=True)
-    def k_pairs(a, bp, c):  # b packed (K/2, N, 2): LLVM emits vpmaddwd on half-empty lanes
+    def k_pairs(a, bp, c):  # b packed (K/2, N, 2): one lane sums a0*b0 + a1*b1
         for i in prange(a.shape[0]):
             for q in range(a.shape[1] // 2):
                 a0 = np.int32(a[i, 2 * q])
@@ -177,15 +178,73 @@ def naive_variants(m, k, n, repeats, rng, t_sgemm):
                 for j in range(bp.shape[1]):
                     c[i, j] += a0 * np.int32(bp[q, j, 0]) + a1 * np.int32(bp[q, j, 1])
 
+    @njit(parallel=True)
+    def dot_form(a, bt, c):  # reduce over k with b transposed: one dot product per output
+        for i in prange(a.shape[0]):
+            for j in range(bt.shape[0]):
+                acc = np.int32(0)
+                for p in range(a.shape[1]):
+                    acc += np.int32(a[i, p]) * np.int32(bt[j, p])
+                c[i, j] = acc
+
+    return {"numba_triple_loop": triple_loop, "numba_k_pairs": k_pairs, "numba_dot_form": dot_form}
+
+
+def _naive_operands(m, k, n, rng):
     a = rng.integers(0, 256, (m, k), dtype=np.uint8)
     b = rng.integers(-128, 128, (k, n), dtype=np.int8)
-    bp = np.ascontiguousarray(b.reshape(k // 2, 2, n).transpose(0, 2, 1))
-    c = np.zeros((m, n), np.int32)
-    times = best_times({"numba_triple_loop": lambda: triple_loop(a, b, c),
-                        "numba_k_pairs": lambda: k_pairs(a, bp, c)}, repeats)
+    return {"numba_triple_loop": (a, b),
+            "numba_k_pairs": (a, np.ascontiguousarray(b.reshape(k // 2, 2, n).transpose(0, 2, 1))),
+            "numba_dot_form": (a, np.ascontiguousarray(b.T))}, np.zeros((m, n), np.int32)
+
+
+def naive_variants(m, k, n, repeats, rng, t_sgemm):
+    """GOP/s of the plain-Numba loops, checked against the exact product first."""
+    kernels = _naive_kernels()
+    operands, c = _naive_operands(m, k, n, rng)
+    exact = operands["numba_triple_loop"][0].astype(np.int64) @ operands["numba_triple_loop"][1]
+    for name, fn in kernels.items():
+        c[:] = 0
+        fn(*operands[name], c)
+        assert np.array_equal(c, exact), name
+    times = best_times({name: (lambda f=fn, ops=operands[name]: f(*ops, c))
+                        for name, fn in kernels.items()}, repeats)
     ops = 2.0 * m * k * n
     return [{"kernel": name, "shape": [m, k, n], "gops": ops / t / 1e9,
              "ratio_to_sgemm": t_sgemm / t, "ratio_to_fbgemm": None} for name, t in times.items()]
+
+
+def asm_report():
+    """Count the instructions that matter in each variant's x86 assembly (--asm)."""
+    import re
+
+    from numba import njit
+
+    from minicompress.kernels._vnni import HAS_VNNI, make_microkernel
+
+    rng = np.random.default_rng(0)
+    kernels = _naive_kernels()
+    operands, c = _naive_operands(8, 64, 32, rng)
+    listings = {}
+    for name, fn in kernels.items():
+        fn(*operands[name], c)
+        listings[name] = fn.inspect_asm(fn.signatures[0])
+    if HAS_VNNI:
+        mk = make_microkernel(4, 2)
+
+        @njit
+        def vnni_tile(a, b, c):
+            mk(a, 0, b, 0, c, 0, 0)
+
+        a = np.zeros((4, 64), np.uint8)
+        vnni_tile(a, np.zeros(64 * 32, np.int8), np.zeros((4, 32), np.int32))
+        listings["vnni micro-kernel 4x32"] = vnni_tile.inspect_asm(vnni_tile.signatures[0])
+    names = ["vpdpbusd", "vpdpwssd", "vpmaddwd", "vpmulld", "vpmuldq", "vpmovzx", "vpmovsx"]
+    print(f"{'variant':<24}" + "".join(f"{n:>10}" for n in names) + f"{'zmm':>7}{'ymm':>7}")
+    for name, asm in listings.items():
+        counts = [len(re.findall(rf"\b{n}", asm)) for n in names]
+        print(f"{name:<24}" + "".join(f"{c:>10}" for c in counts)
+              + f"{len(re.findall('zmm', asm)):>7}{len(re.findall('ymm', asm)):>7}")
 
 
 def lenet_forward(repeats, rng, batch=256):
@@ -250,7 +309,12 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer repeats, skip 1024^3")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON here")
     parser.add_argument("--no-torch", action="store_true", help="do not time PyTorch's fbgemm")
+    parser.add_argument("--asm", action="store_true",
+                        help="only count SIMD instructions in the generated assembly of each variant")
     args = parser.parse_args(argv)
+    if args.asm:
+        asm_report()
+        return 0
     repeats = 5 if args.quick else 30
     rng = np.random.default_rng(0)
     print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')!r}  BLAS: {blas_info()}")

@@ -1,25 +1,29 @@
-"""Sparse (CSR, Numba) against dense (NumPy) inference of a pruned LeNet-300-100.
+"""Sparse (Numba) against dense (NumPy) inference of a pruned LeNet-300-100.
 
 The trained LeNet-300-100 (``minicompress.pretrained``) is magnitude-pruned layer by layer
-to each sparsity, then the same pruned model runs two ways on mnist10k test digits:
+to each sparsity, then the same pruned model runs on mnist10k test digits:
 
-* dense:  ``x @ W.T + b`` per layer in NumPy (BLAS), zeros and all;
-* sparse: every layer through ``minicompress.kernels.csr_linear`` (one multiply-add per
-  nonzero weight).
+* dense:  ``x @ W.T + b`` per layer in NumPy (BLAS), zeros and all (``DenseInference``);
+* sparse: ``SparseInference`` as a user gets it: batches up to ``FUSED_MAX_BATCH`` through the
+  fused whole-network kernel that skips zero weights and zero inputs
+  (``minicompress.kernels.sparse_network_forward``), larger ones through the CSR kernel;
+* both sparse paths are also timed on their own (``fused_ms``, ``csr_ms``).
 
-Each timing is the per-call time of a loop of calls; the loop is repeated and the *median*
-is reported (``*_ms``), with the minimum beside it (``*_ms_min``), because the machine may be
-shared. Outputs are checked to agree (max abs difference printed).
+Each call gets the next of up to 100 different input batches (activation sparsity depends on
+the digit, so no single lucky digit is timed). Each timing is the per-call time of a loop of
+calls; dense and sparse loops alternate, the pair is repeated, and the *median* is reported
+(``*_ms``) with the minimum beside it (``*_ms_min``), because the machine may be shared.
+Outputs are checked to agree (max abs difference printed).
 
-Both run single-threaded by default (``--threads 1`` sets the BLAS/OpenMP/Numba thread
-counts before NumPy is imported): on a shared 2-core machine, multithreaded BLAS spinning
-against other processes makes dense timings meaningless, and one thread is the fair
-comparison of the two algorithms.
+Threads: ``--threads default`` leaves NumPy's BLAS and Numba at their defaults (what a user
+gets); ``--threads N`` sets the BLAS/OpenMP/Numba thread counts before NumPy is imported.
+Several values (the default is ``default 1``) run one fresh process per value, since a
+thread count cannot change after BLAS has loaded; each row records its ``threads``.
 
 Usage::
 
-    python benchmarks/sparse.py [--json PATH] [--sparsities 0.9 0.95 0.98] [--quick]
-                                [--threads N]
+    python benchmarks/sparse.py [--json PATH] [--sparsities 0.9 0.95 0.98] [--batches 1 64]
+                                [--quick] [--threads default 1]
 """
 
 from __future__ import annotations
@@ -28,54 +32,107 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
-def _threads_from_argv(argv) -> int:
-    """``--threads N`` must take effect before NumPy/Numba load, so it is read here first."""
+
+def _threads_from_argv(argv) -> list:
+    """The ``--threads`` values; a single number must take effect before NumPy/Numba load."""
     argv = sys.argv[1:] if argv is None else argv
+    values = []
     for i, a in enumerate(argv):
-        if a == "--threads" and i + 1 < len(argv):
-            return int(argv[i + 1])
-        if a.startswith("--threads="):
-            return int(a.split("=", 1)[1])
-    return 1
+        if a == "--threads":
+            values = []
+            for v in argv[i + 1:]:
+                if v.startswith("-"):
+                    break
+                values.append(v)
+        elif a.startswith("--threads="):
+            values = [a.split("=", 1)[1]]
+    return values or ["default", "1"]
 
 
 if __name__ == "__main__":
-    _n = str(_threads_from_argv(None))
-    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ.setdefault(_var, _n)
+    _t = _threads_from_argv(None)
+    if len(_t) == 1 and _t[0] != "default":
+        for _var in _THREAD_VARS:
+            os.environ[_var] = _t[0]
 
 import numpy as np  # noqa: E402
 
 import minicompress.compress.pruning as P  # noqa: E402
-from minicompress.compress.sparse import DenseInference, SparseInference  # noqa: E402
+from minicompress.compress.sparse import FUSED_MAX_BATCH, DenseInference, SparseInference  # noqa: E402
 from minicompress.data import load_mnist10k  # noqa: E402
 from minicompress.io import copy_model  # noqa: E402
 from minicompress.pretrained import trained_model  # noqa: E402
 
 
-def per_call_ms(fn, x, min_seconds, repeats):
-    """Median and minimum over ``repeats`` loops of the time per call, in milliseconds."""
-    fn(x)
+def _loop_size(fn, inputs, min_seconds):
+    """Calls per timed loop so one loop lasts about ``min_seconds``."""
     n = 1
-    while True:  # size the loop so one repeat lasts about min_seconds
+    while True:
         t = time.perf_counter()
-        for _ in range(n):
-            fn(x)
+        for k in range(n):
+            fn(inputs[k % len(inputs)])
         if time.perf_counter() - t >= min_seconds or n >= 1 << 20:
-            break
+            return n
         n *= 2
-    times = []
+
+
+def per_call_ms(fns, inputs, min_seconds, repeats):
+    """For each function: (median, min) over ``repeats`` loops of the time per call, in ms.
+
+    The functions' loops alternate inside every repeat, so a burst of load from another
+    process hits all of them alike rather than one of them.
+    """
+    sizes = [_loop_size(fn, inputs, min_seconds) for fn in fns]
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(n):
-            fn(x)
-        times.append((time.perf_counter() - t) / n * 1e3)
-    return float(np.median(times)), float(np.min(times))
+        for fn, n, out in zip(fns, sizes, times):
+            t = time.perf_counter()
+            for k in range(n):
+                fn(inputs[k % len(inputs)])
+            out.append((time.perf_counter() - t) / n * 1e3)
+    return [(float(np.median(t)), float(np.min(t))) for t in times]
+
+
+def _thread_counts():
+    import numba
+
+    return {"setting": os.environ.get("NUMBA_NUM_THREADS", "default"),
+            "numba": numba.get_num_threads(),
+            "env": {v: os.environ.get(v) for v in _THREAD_VARS}}
+
+
+def run_children(argv, values) -> list:
+    """Run this script once per ``--threads`` value in a fresh process; return all rows."""
+    rows = []
+    argv = sys.argv[1:] if argv is None else list(argv)
+    keep, skip = [], False
+    for a in argv:  # drop --threads and --json from the child's arguments
+        if a in ("--threads", "--json"):
+            skip = True
+            continue
+        if skip and not a.startswith("-"):
+            continue
+        skip = False
+        if not a.startswith(("--threads=", "--json=")):
+            keep.append(a)
+    for v in values:
+        fd, tmp = tempfile.mkstemp(suffix=".json")
+        os.close(fd)
+        try:
+            subprocess.run([sys.executable, os.path.abspath(__file__), *keep, "--threads", v,
+                            "--json", tmp, "--no-table"], check=True)
+            with open(tmp) as f:
+                rows += json.load(f)["results"]
+        finally:
+            os.remove(tmp)
+    return rows
 
 
 def main(argv=None) -> int:
@@ -86,45 +143,27 @@ def main(argv=None) -> int:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64],
                         help="batch sizes (default 1 64)")
     parser.add_argument("--quick", action="store_true", help="shorter timing loops")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS/OpenMP/Numba threads, set before NumPy loads (default 1)")
+    parser.add_argument("--threads", nargs="+", default=["default", "1"],
+                        help="'default' (library defaults) and/or thread counts; one fresh process "
+                             "per value (default: default 1)")
+    parser.add_argument("--no-table", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    min_seconds, repeats = (0.02, 3) if args.quick else (0.1, 7)
+    for v in args.threads:
+        if v != "default" and not (v.isdigit() and int(v) >= 1):
+            parser.error(f"--threads takes 'default' or positive integers, got {v!r}")
+    min_seconds, repeats = (0.02, 5) if args.quick else (0.1, 9)
 
-    _, _, x_test, _ = load_mnist10k()
-    base, _ = trained_model("lenet-300-100")
-    x_all = x_test.reshape(len(x_test), -1)
-    results = []
-    for s in args.sparsities:
-        model = copy_model(base)
-        for mod, name in P.prunable_parameters(model):
-            P.l1_unstructured_to_sparsity(mod, name, s)
-        dense, sparse = DenseInference.from_model(model), SparseInference.from_model(model)
-        for b in args.batches:
-            x = np.ascontiguousarray(x_all[:b])
-            err = float(np.abs(dense(x) - sparse(x)).max())
-            d_med, d_min = per_call_ms(dense, x, min_seconds, repeats)
-            s_med, s_min = per_call_ms(sparse, x, min_seconds, repeats)
-            results.append({"batch": b, "sparsity": s, "nnz": sparse.nnz(),
-                            "dense_ms": d_med, "sparse_ms": s_med, "speedup": d_med / s_med,
-                            "dense_ms_min": d_min, "sparse_ms_min": s_min,
-                            "speedup_min": d_min / s_min, "max_abs_diff": err})
-
-    print(f"LeNet-300-100, magnitude-pruned per layer; median of {repeats} loops "
-          f"(min in brackets)")
-    print(f"{'batch':>5} {'sparsity':>8} {'nnz':>7} {'dense ms':>16} {'sparse ms':>16} "
-          f"{'speedup':>14} {'max|diff|':>10}")
-    for r in results:
-        print(f"{r['batch']:>5} {r['sparsity']:>8.2f} {r['nnz']:>7} "
-              f"{r['dense_ms']:>8.4f} ({r['dense_ms_min']:.4f}) "
-              f"{r['sparse_ms']:>8.4f} ({r['sparse_ms_min']:.4f}) "
-              f"{r['speedup']:>6.2f}x ({r['speedup_min']:.2f}x) {r['max_abs_diff']:>10.2e}")
+    if len(args.threads) > 1:
+        results = run_children(argv, args.threads)
+    else:
+        results = measure(args, min_seconds, repeats)
+    if not args.no_table:
+        print_table(results, repeats)
     if args.json:
         payload = {"benchmark": "sparse", "model": "lenet-300-100", "results": results,
+                   "fused_max_batch": FUSED_MAX_BATCH,
                    "python": sys.version.split()[0], "numpy": np.__version__,
                    "machine": platform.machine(), "cpus": os.cpu_count(),
-                   "threads": {v: os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS",
-                                                              "NUMBA_NUM_THREADS")},
                    "timing": {"statistic": "median", "repeats": repeats,
                               "min_seconds_per_repeat": min_seconds}}
         folder = os.path.dirname(os.path.abspath(args.json))
@@ -132,8 +171,54 @@ def main(argv=None) -> int:
         with os.fdopen(fd, "w") as f:
             json.dump(payload, f, indent=2)
         os.replace(tmp, args.json)
-        print(f"wrote {args.json}")
+        if not args.no_table:
+            print(f"wrote {args.json}")
     return 0
+
+
+def measure(args, min_seconds, repeats) -> list:
+    _, _, x_test, _ = load_mnist10k()
+    base, _ = trained_model("lenet-300-100")
+    x_all = x_test.reshape(len(x_test), -1)
+    threads = _thread_counts()
+    results = []
+    for s in args.sparsities:
+        model = copy_model(base)
+        for mod, name in P.prunable_parameters(model):
+            P.l1_unstructured_to_sparsity(mod, name, s)
+        dense, sparse = DenseInference.from_model(model), SparseInference.from_model(model)
+        fused = SparseInference.from_model(model, fused_max_batch=1 << 30)
+        csr = SparseInference.from_model(model, fused_max_batch=0)
+        for b in args.batches:
+            n_inputs = max(1, min(100, len(x_all) // b))
+            inputs = [np.ascontiguousarray(x_all[i * b:(i + 1) * b]) for i in range(n_inputs)]
+            ref = np.concatenate([dense(x) for x in inputs])
+            err = max(float(np.abs(np.concatenate([f(x) for x in inputs]) - ref).max())
+                      for f in (sparse, fused, csr))
+            (d_med, d_min), (s_med, s_min), (f_med, _), (c_med, _) = per_call_ms(
+                [dense, sparse, fused, csr], inputs, min_seconds, repeats)
+            results.append({"batch": b, "sparsity": s, "nnz": sparse.nnz(),
+                            "threads": threads["setting"], "numba_threads": threads["numba"],
+                            "path": sparse.path(b),
+                            "dense_ms": d_med, "sparse_ms": s_med, "speedup": d_med / s_med,
+                            "dense_ms_min": d_min, "sparse_ms_min": s_min,
+                            "speedup_min": d_min / s_min,
+                            "fused_ms": f_med, "csr_ms": c_med, "max_abs_diff": err,
+                            "inputs": n_inputs})
+    return results
+
+
+def print_table(results, repeats):
+    print(f"LeNet-300-100, magnitude-pruned per layer; median of {repeats} loops (min in brackets); "
+          "sparse = SparseInference's default path")
+    print(f"{'threads':>7} {'batch':>5} {'sparsity':>8} {'nnz':>6} {'path':>5} {'dense ms':>17} "
+          f"{'sparse ms':>17} {'speedup':>14} {'fused ms':>9} {'csr ms':>8} {'max|diff|':>9}")
+    for r in results:
+        print(f"{r['threads']:>7} {r['batch']:>5} {r['sparsity']:>8.2f} {r['nnz']:>6} {r['path']:>5} "
+              f"{r['dense_ms']:>8.4f} ({r['dense_ms_min']:.4f}) "
+              f"{r['sparse_ms']:>8.4f} ({r['sparse_ms_min']:.4f}) "
+              f"{r['speedup']:>6.2f}x ({r['speedup_min']:.2f}x) "
+              f"{r['fused_ms']:>9.4f} {r['csr_ms']:>8.4f} {r['max_abs_diff']:>9.1e}")
 
 
 if __name__ == "__main__":

@@ -28,45 +28,15 @@ from minicompress.equations.strategies import (  # noqa: F401
 )
 
 # --------------------------------------------------------------------------- kernels
-# NOTE: reconstructed by the equations engineer from tests/test_kernels.py after this file
-# was accidentally overwritten; the kernels engineer may replace this section with theirs.
+# minicompress.kernels: integer GEMM operands (extremes, zero points, non-contiguous), CSR
+# matrices of several densities, arrays in C, strided and Fortran layouts.
 _INT_RANGE = {np.dtype(np.int8): (-128, 127), np.dtype(np.uint8): (0, 255)}
 
 
 def _int_elements(dtype):
     lo, hi = _INT_RANGE[np.dtype(dtype)]
-    # the range ends are where sign/zero-point handling breaks, so draw them often
+    # the range ends are where overflow, sign and zero-point handling break: draw them often
     return st.one_of(st.sampled_from([lo, hi, 0 if lo < 0 else lo]), st.integers(lo, hi))
-
-
-@st.composite
-def gemm_operands(draw, a_dtype=np.uint8, max_m=8, max_k=40, max_n=20):
-    """(a (M, K) a_dtype, b (K, N) int8, a_zero_point, b_zero_point), zero points in range."""
-    m = draw(st.integers(1, max_m))
-    k = draw(st.integers(1, max_k))
-    n = draw(st.integers(1, max_n))
-    a = draw(hnp.arrays(a_dtype, (m, k), elements=_int_elements(a_dtype)))
-    b = draw(hnp.arrays(np.int8, (k, n), elements=_int_elements(np.int8)))
-    a_zp = draw(_int_elements(a_dtype))
-    b_zp = draw(_int_elements(np.int8))
-    return a, b, int(a_zp), int(b_zp)
-
-
-@st.composite
-def csr_operands(draw, max_n=8, dtype=np.float32, max_rows=12, max_cols=12):
-    """(a (M, K) mostly-zero dense matrix, d (K, N)) in ``dtype``, N in [1, max_n]."""
-    m = draw(st.integers(1, max_rows))
-    k = draw(st.integers(1, max_cols))
-    n = draw(st.integers(1, max_n))
-    width = 32 if np.dtype(dtype) == np.float32 else 64
-    vals = st.floats(-8, 8, width=width, allow_nan=False, allow_infinity=False)
-    a = draw(hnp.arrays(dtype, (m, k), elements=vals))
-    keep = draw(hnp.arrays(np.bool_, (m, k), elements=st.booleans()))
-    if draw(st.booleans()):
-        keep &= draw(hnp.arrays(np.bool_, (m, k), elements=st.booleans()))  # sparser
-    a = np.where(keep, a, 0).astype(dtype)
-    d = draw(hnp.arrays(dtype, (k, n), elements=vals))
-    return a, d
 
 
 def maybe_strided(x):
@@ -80,3 +50,56 @@ def maybe_strided(x):
             return wide[..., ::2]
         return x
     return st.sampled_from(["contiguous", "strided", "fortran"]).map(make)
+
+
+@st.composite
+def gemm_operands(draw, max_m=37, max_k=70, max_n=45, a_dtype=None):
+    """(a, b, a_zero_point, b_zero_point): a (M, K) int8/uint8, b (K, N) int8, any layout.
+
+    Sizes include 1 and values that are multiples of no tile size (the kernel tiles 4 rows,
+    32 columns, 4 k); elements and zero points are pushed to the ends of their ranges.
+    """
+    m = draw(st.integers(1, max_m))
+    k = draw(st.integers(1, max_k))
+    n = draw(st.integers(1, max_n))
+    a_dtype = a_dtype or draw(st.sampled_from([np.int8, np.uint8]))
+    a = draw(maybe_strided(draw(hnp.arrays(a_dtype, (m, k), elements=_int_elements(a_dtype)))))
+    b = draw(maybe_strided(draw(hnp.arrays(np.int8, (k, n), elements=_int_elements(np.int8)))))
+    a_zp = draw(_int_elements(a_dtype))
+    b_zp = draw(st.one_of(st.just(0), _int_elements(np.int8)))
+    return a, b, int(a_zp), int(b_zp)
+
+
+@st.composite
+def csr_operands(draw, max_m=30, max_k=40, max_n=9, dtype=np.float32):
+    """(w, d): a sparse-ish (M, K) matrix (density 0 to 1) and a dense (K, N) operand."""
+    m = draw(st.integers(1, max_m))
+    k = draw(st.integers(1, max_k))
+    n = draw(st.integers(1, max_n))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    density = draw(st.sampled_from([0.0, 0.05, 0.1, 0.5, 1.0]))
+    w = (rng.standard_normal((m, k)) * (rng.random((m, k)) < density)).astype(dtype)
+    d = rng.standard_normal((k, n)).astype(dtype)
+    return w, draw(maybe_strided(d))
+
+
+# --------------------------------------------------------------------------- sparse network
+# minicompress.kernels.sparse_network: chains of 1-3 pruned Linear layers (density 0 to 1,
+# widths down to 1, optional bias and ReLU) and inputs with many exact zeros.
+@st.composite
+def sparse_networks(draw, max_width=24, max_batch=9):
+    """(weights, biases, relus, x): a pruned Linear chain and a (B, in) input, B in 0..max_batch."""
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    dims = draw(st.lists(st.integers(1, max_width), min_size=2, max_size=4))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    weights, biases, relus = [], [], []
+    for n_in, n_out in zip(dims[:-1], dims[1:]):
+        density = draw(st.sampled_from([0.0, 0.1, 0.3, 1.0]))
+        w = rng.standard_normal((n_out, n_in)) * (rng.random((n_out, n_in)) < density)
+        weights.append(w.astype(dtype))
+        biases.append(rng.standard_normal(n_out).astype(dtype) if draw(st.booleans()) else None)
+        relus.append(draw(st.booleans()))
+    batch = draw(st.integers(0, max_batch))
+    zeros = draw(st.sampled_from([0.0, 0.5, 0.8, 1.0]))  # fraction of exact-zero inputs
+    x = rng.standard_normal((batch, dims[0])) * (rng.random((batch, dims[0])) >= zeros)
+    return weights, biases, relus, x.astype(dtype)

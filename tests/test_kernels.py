@@ -24,6 +24,7 @@ from minicompress.kernels import (
     quantize_reference,
     requantize,
     requantize_reference,
+    sparse,
     to_csr,
     to_csr_reference,
 )
@@ -257,6 +258,22 @@ def test_csr_large_batch_uses_parallel_path_and_agrees():
     ip, ix, v = to_csr(w)
     got = csr_linear(x, ip, ix, v)
     np.testing.assert_array_equal(got, csr_matmul_reference(ip, ix, v, x.T.copy()).T)
+
+
+def test_csr_batch1_parallel_paths_match_oracle():
+    """A layer with more nonzeros than PARALLEL_MIN_NNZ_BATCH1 spreads its rows over threads."""
+    rng = np.random.default_rng(4)
+    w = (rng.standard_normal((200, 4000)) * (rng.random((200, 4000)) < 0.1)).astype(np.float32)
+    x = rng.standard_normal((4000, 1)).astype(np.float32)
+    bias = rng.standard_normal(200).astype(np.float32)
+    ip, ix, v = to_csr(w)
+    assert v.shape[0] >= sparse.PARALLEL_MIN_NNZ_BATCH1
+    np.testing.assert_array_equal(csr_matmul(ip, ix, v, x, bias, True),
+                                  csr_matmul_reference(ip, ix, v, x, bias, True))
+    w64, x64, ix64 = w.astype(np.float64), x.astype(np.float64), ix.astype(np.int64)
+    v64 = v.astype(np.float64)
+    np.testing.assert_array_equal(csr_matmul(ip, ix64, v64, x64), csr_matmul_reference(ip, ix64, v64, x64))
+    np.testing.assert_allclose(csr_matmul(ip, ix64, v64, x64), w64 @ x64, rtol=1e-9, atol=1e-9)
 
 
 def test_csr_rejects_malformed_input():

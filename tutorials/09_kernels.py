@@ -16,10 +16,11 @@
 # 5. im2col, which turns a convolution into the same GEMM.
 
 # %%
-import os
 import time
 
+import matplotlib.pyplot as plt
 import numpy as np
+from _common import FAST, savefig
 
 from minicompress.kernels import (
     MAX_K,
@@ -34,7 +35,6 @@ from minicompress.kernels import (
     to_csr,
 )
 
-FAST = os.environ.get("MINICOMPRESS_FAST") == "1"
 REPEATS = 5 if FAST else 30
 rng = np.random.default_rng(0)
 
@@ -146,6 +146,7 @@ print("kernel == oracle:", np.array_equal(gemm_s8s8s32(qa, qb), gemm_reference(q
 shapes = [(64, 784, 300), (256, 784, 300)] if FAST else [(1, 784, 300), (64, 784, 300),
                                                        (256, 784, 300), (256, 300, 100)]
 print(f"{'M x K x N':>14} {'float32 BLAS':>14} {'int8 qlinear':>14} {'speed-up':>9}")
+gops = {"float32 BLAS": [], "int8 qlinear": []}
 for m, k, n in shapes:
     xf = rng.standard_normal((m, k)).astype(np.float32)
     wf = rng.standard_normal((k, n)).astype(np.float32)
@@ -155,8 +156,20 @@ for m, k, n in shapes:
     t_f = best_ms(lambda xf=xf, wf=wf: xf @ wf)
     t_q = best_ms(lambda xq=xq, pw=pw, s=scale: qlinear(xq, pw, None, 128, s, 0, np.uint8, relu=True))
     gop = 2 * m * k * n / 1e6  # operations / 1e6, so ops / ms -> GOP/s
+    gops["float32 BLAS"].append(gop / t_f)
+    gops["int8 qlinear"].append(gop / t_q)
     print(f"{f'{m}x{k}x{n}':>14} {t_f:8.3f} ms {gop / t_f:4.0f}G {t_q:8.3f} ms {gop / t_q:4.0f}G "
           f"{t_f / t_q:8.2f}x")
+
+fig, ax = plt.subplots(figsize=(6, 3))
+pos = np.arange(len(shapes))
+for i, (name, values) in enumerate(gops.items()):
+    ax.bar(pos + 0.4 * i - 0.2, values, width=0.4, label=name)
+ax.set_xticks(pos, [f"{m}x{k}x{n}" for m, k, n in shapes])
+ax.set_ylabel("GOP/s (2 M K N / time)")
+ax.set_title("one Linear layer, this machine, this run")
+ax.legend()
+savefig(fig, "09_int8_vs_float32.png")
 
 # %% [markdown]
 # (GOP/s counts 2 M K N operations. The machine is shared, so the numbers move from run to run;

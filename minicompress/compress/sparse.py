@@ -29,9 +29,11 @@ Rows are ``shape[0]``; any further dimensions are flattened into columns, so a C
 (C_out, C_in, k, k) is stored as (C_out, C_in*k*k) and comes back in its own shape.
 
 Sparse inference (:class:`SparseInference`) runs a model of Flatten / Linear / ReLU / Dropout
-layers on NumPy arrays, every Linear layer through the Numba CSR kernel
-:func:`minicompress.kernels.csr_linear`; :class:`DenseInference` is the same model through
-NumPy's dense ``x @ W.T + b``, the baseline ``benchmarks/sparse.py`` compares against.
+layers on NumPy arrays on the nonzero weights only: a small batch as one fused Numba call
+that also skips zero activations (:mod:`minicompress.kernels.sparse_network`, after EIE), a
+large batch through the parallel CSR kernel :func:`minicompress.kernels.csr_linear` layer by
+layer. :class:`DenseInference` is the same model through NumPy's dense ``x @ W.T + b``, the
+baseline ``benchmarks/sparse.py`` compares against.
 
 Public API (stable; the Deep Compression packer builds on it)::
 
@@ -40,7 +42,8 @@ Public API (stable; the Deep Compression packer builds on it)::
     r.shape, r.index_bits, r.indptr, r.gaps, r.values, r.nnz, r.n_stored, r.n_fillers
     r.nbytes() (exact), r.nbytes_breakdown(), r.to_bytes(), RelativeCSR.from_bytes(buf)
     pack_bits(ints, bits) -> uint8 array;  unpack_bits(buf, bits, count) -> int64 array
-    SparseInference.from_model(model);  DenseInference.from_model(model)
+    SparseInference.from_model(model, fused_max_batch=FUSED_MAX_BATCH), .path(batch), .network
+    DenseInference.from_model(model)
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minicompress.kernels import csr_linear, to_csr
+from minicompress.kernels import check_network_input, csr_linear, pack_sparse_network, run_network_unchecked, to_csr
 from minicompress.nn import Dropout, Flatten, Linear, Module, ReLU, Sequential
 
 _MAGIC = b"RCSR"
@@ -333,16 +336,66 @@ class DenseInference:
         return x
 
 
-class SparseInference:
-    """The model's forward pass with every Linear layer as CSR × dense (Numba kernel).
+#: Batches up to this size run the fused network (one Numba call, zero inputs skipped); larger
+#: batches run one parallel CSR kernel per layer. Measured with ``benchmarks/sparse.py
+#: --batches 1 16 64 256 1024``: the fused path wins at every batch up to 64 and the two are
+#: about even at 256, where the CSR kernel can use more than one thread and the fused one
+#: cannot.
+FUSED_MAX_BATCH = 64
 
-    Each weight ``W`` (out, in) is converted once with :func:`minicompress.kernels.to_csr`
-    (fillers are never stored here: they only matter for the byte count), and the layer
-    runs as :func:`minicompress.kernels.csr_linear`, costing one multiply-add per nonzero
-    and batch item instead of one per weight.
+
+def _chain(steps):
+    """``(weights, biases, relus, flatten_first)`` if ``steps`` is a Linear/ReLU chain, else None.
+
+    A Flatten before the first Linear flattens the input; one after it is the identity (the
+    activations are already (N, features)); a ReLU right after a ReLU changes nothing.
+    """
+    weights, biases, relus, flatten_first = [], [], [], False
+    for step in steps:
+        if step[0] == "linear":
+            weights.append(step[1])
+            biases.append(step[2])
+            relus.append(False)
+        elif step[0] == "relu":
+            if not weights:
+                return None
+            relus[-1] = True
+        elif not weights:
+            flatten_first = True
+    return (weights, biases, relus, flatten_first) if weights else None
+
+
+class SparseInference:
+    """The model's forward pass on the nonzero weights only, by one of two Numba paths.
+
+    * **small batches** (``N <= fused_max_batch``): the whole network as ONE call of
+      :func:`minicompress.kernels.sparse_network_forward`. Weights are stored column by column
+      (CSC), and a column is visited only when its input is nonzero, as in EIE (Han et al.
+      2016): ~80% of MNIST pixels and about half of the hidden ReLU outputs are zero, so a
+      batch-1 LeNet-300-100 at 90% sparsity costs ~5,600 multiply-adds instead of 26,620 (CSR)
+      or 266,200 (dense). One serial call also avoids per-layer dispatch and thread wake-up,
+      which at batch 1 cost more than the arithmetic.
+    * **large batches**: each Linear as :func:`minicompress.kernels.csr_linear`, parallel over
+      output rows, vectorized over the batch (one multiply-add per nonzero and batch item).
+
+    Both are converted once here; fillers are never stored (they only matter for the byte
+    count of :class:`RelativeCSR`). A model that is not a plain Linear/ReLU chain (for
+    example a ReLU before the first Linear) always takes the CSR path.
+
+    Parameters
+    ----------
+    steps : list
+        From ``_plan(model)``; use :meth:`from_model`.
+    fused_max_batch : int >= 0
+        Largest batch run by the fused path (0: always CSR). Default :data:`FUSED_MAX_BATCH`.
     """
 
-    def __init__(self, steps):
+    def __init__(self, steps, fused_max_batch: int = FUSED_MAX_BATCH):
+        if isinstance(fused_max_batch, (bool, np.bool_)) or not isinstance(fused_max_batch, (int, np.integer)):
+            raise TypeError(f"fused_max_batch must be an integer, got {type(fused_max_batch).__name__}")
+        if fused_max_batch < 0:
+            raise ValueError(f"fused_max_batch must be >= 0, got {fused_max_batch}")
+        self.fused_max_batch = int(fused_max_batch)
         self.steps = []
         for s in steps:
             if s[0] == "linear":
@@ -351,19 +404,36 @@ class SparseInference:
                 self.steps.append(("linear", (indptr, indices, values), b))
             else:
                 self.steps.append(s)
+        chain = _chain(steps)
+        self.network = None
+        if chain is not None:
+            weights, biases, relus, self._flatten_first = chain
+            # validated once here, so the per-call cost is one input check and one Numba call
+            self.network = pack_sparse_network([np.ascontiguousarray(w) for w in weights], biases, relus)
+        self._dtype = next(s[1][2].dtype for s in self.steps if s[0] == "linear")
 
     @classmethod
-    def from_model(cls, model: Module) -> SparseInference:
-        return cls(_plan(model))
+    def from_model(cls, model: Module, fused_max_batch: int = FUSED_MAX_BATCH) -> SparseInference:
+        return cls(_plan(model), fused_max_batch)
 
     def nnz(self) -> int:
         return int(sum(s[1][2].size for s in self.steps if s[0] == "linear"))
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """x (N, ...) float32 -> logits (N, out); equal to ``DenseInference`` up to rounding.
+    def path(self, batch: int) -> str:
+        """``"fused"`` or ``"csr"``: the path a batch of this size takes."""
+        return "fused" if self.network is not None and batch <= self.fused_max_batch else "csr"
 
-        A Linear followed by a ReLU runs as one kernel call (bias and ReLU fused).
-        """
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """x (N, ...) float -> logits (N, out); equal to ``DenseInference`` up to rounding."""
+        if self.network is not None and len(x) <= self.fused_max_batch:
+            x = np.ascontiguousarray(x, dtype=self._dtype)
+            if self._flatten_first:
+                x = x.reshape(x.shape[0], -1)
+            return run_network_unchecked(self.network, check_network_input(self.network, x))
+        return self._csr(x)
+
+    def _csr(self, x):
+        """One CSR kernel call per Linear; a Linear followed by a ReLU is one fused call."""
         steps, i = self.steps, 0
         while i < len(steps):
             step = steps[i]
@@ -379,4 +449,4 @@ class SparseInference:
         return x
 
 
-__all__ = ["DenseInference", "RelativeCSR", "SparseInference", "pack_bits", "unpack_bits"]
+__all__ = ["FUSED_MAX_BATCH", "DenseInference", "RelativeCSR", "SparseInference", "pack_bits", "unpack_bits"]

@@ -44,6 +44,14 @@ Sparse (``minicompress.kernels.sparse``)
 ``csr_linear(x, indptr, indices, values, bias=None, relu=False) -> x @ W.T + bias``
     W (out, in) in CSR, x (B, in): a pruned Linear layer (batch 1 costs no copies).
 
+Sparse network (``minicompress.kernels.sparse_network``)
+--------------------------------------------------------
+``pack_sparse_network(weights, biases=None, relus=None) -> SparseNetwork``
+    A chain of pruned Linear layers (bias, ReLU) packed column-wise (CSC), validated once.
+``sparse_network_forward(net, x) -> (B, out)``
+    The whole network in ONE serial Numba call, skipping zero weights and zero inputs (EIE);
+    ``check_network_input(net, x)`` + ``run_network_unchecked(net, x)`` split the checks from the hot call.
+
 Convolution (``minicompress.kernels.im2col``)
 ---------------------------------------------
 ``im2col(x, kernel_size, stride=1, padding=0, pad_value=0) -> (N*OH*OW, C*KH*KW)``
@@ -53,7 +61,7 @@ Convolution (``minicompress.kernels.im2col``)
 Oracles (``minicompress.kernels.reference``)
 --------------------------------------------
 ``quantize_reference``, ``gemm_reference``, ``requantize_reference``, ``qlinear_reference``, ``to_csr_reference``,
-``csr_matmul_reference``, ``im2col_reference``.
+``csr_matmul_reference``, ``im2col_reference``, ``sparse_network_reference``.
 """
 
 from ._checks import MAX_K
@@ -70,10 +78,20 @@ from .reference import (
     to_csr_reference,
 )
 from .sparse import csr_linear, csr_matmul, to_csr
+from .sparse_network import (
+    SparseNetwork,
+    check_network_input,
+    pack_sparse_network,
+    run_network_unchecked,
+    sparse_network_forward,
+    sparse_network_reference,
+)
 
 __all__ = [
     "MAX_K",
     "PackedWeights",
+    "SparseNetwork",
+    "check_network_input",
     "csr_linear",
     "csr_matmul",
     "csr_matmul_reference",
@@ -89,6 +107,10 @@ __all__ = [
     "quantize_reference",
     "requantize",
     "requantize_reference",
+    "run_network_unchecked",
+    "pack_sparse_network",
+    "sparse_network_forward",
+    "sparse_network_reference",
     "to_csr",
     "to_csr_reference",
 ]

@@ -1,18 +1,21 @@
 """The int8 micro-kernel: one AVX-512 VNNI ``vpdpbusd`` per 64 multiply-adds, written as LLVM IR.
 
-Why IR and not a plain Numba loop? LLVM's auto-vectorizer does not find ``vpdpbusd`` by
-itself. Measured here (Xeon with AVX-512 VNNI, Numba 0.68 / LLVM 22, 256x784x300):
+Why IR and not a plain Numba loop? LLVM's auto-vectorizer does not find ``vpdpbusd`` by itself.
+What it made of the plain loops (Numba 0.68 / LLVM 22 on this Xeon with AVX-512 VNNI;
+instruction counts from ``python benchmarks/kernels.py --asm``, speed on 256x784x300 with 2
+threads from ``python benchmarks/kernels.py``, on a quiet machine where NumPy's float32 sgemm
+ran at 317 GOP/s; when other jobs load the 2 cores these loops drop to 5-15 GOP/s):
 
-* the naive triple loop ``c[i, j] += int32(a[i, k]) * int32(b[k, j])`` vectorizes over j with
-  ``vpmulld`` on 256-bit registers: 55-90 GOP/s, 0.2-0.3x NumPy's float32 sgemm;
-* packing b in pairs or quads of k so one lane sums ``a0*b0 + a1*b1`` makes LLVM emit
-  ``vpmaddwd``, but on int32 lanes holding one int8 each (half the lanes wasted), with the
-  output re-loaded and re-stored every k step, and only 256-bit wide (LLVM prefers 256-bit
-  vectors on this CPU);
-* the dot-product form (reduce over k) becomes ``vpdpwssd`` (VNNI on int16 pairs), again on
-  int32 lanes holding single bytes, so 8 useful multiply-adds per instruction;
-* multi-accumulator register tiles in plain Numba are promoted to int64 by Numba's integer
-  typing (``vpmuldq``/``vpaddq``).
+* triple loop ``c[i, j] += int32(a[i, p]) * int32(b[p, j])``: vectorized over j with
+  ``vpmaddwd``/``vpdpwssd`` on int32 lanes that each hold a single widened byte (so half of
+  every multiplier idles), 256-bit ``ymm`` only (LLVM prefers 256-bit vectors on this CPU),
+  and the output row is loaded and stored again for every p: 72 GOP/s, 0.23x sgemm;
+* b packed in k-pairs so one lane sums ``a0*b0 + a1*b1``: ``vpmaddwd`` again, same waste,
+  plus shuffles to de-interleave: 16 GOP/s;
+* dot-product form (reduce over k, b transposed): ``vpdpwssd`` on zero-extended bytes and a
+  horizontal sum per output: 65 GOP/s;
+* a register tile of several scalar accumulators in plain Numba is widened to int64 by Numba's
+  integer typing (``vpmuldq``/``vpaddq`` in its assembly; not timed).
 
 So the micro-kernel is emitted directly with ``numba.extending.intrinsic``: for ``MR`` rows of A
 and ``NV`` vectors of 16 output columns it keeps ``MR * NV`` zmm accumulators in registers and,
@@ -20,7 +23,14 @@ per group of four k, loads ``NV`` vectors of packed B (16 columns x 4 int8), bro
 uint8 of each A row, and issues ``MR * NV`` ``vpdpbusd``: each lane adds
 ``sum_{t<4} uint8(a[i, 4q + t]) * int8(b[4q + t, j])`` to its int32 accumulator, exactly
 (no saturation, unlike ``vpmaddubsw``, whose int16 pair sums overflow at 2 * 255 * 127).
-Numbers: ``python benchmarks/kernels.py`` (GOP/s next to NumPy's float32 sgemm and fbgemm).
+The 4 x 32 tile's assembly is 24 ``vpdpbusd`` on ``zmm`` registers and nothing else of note.
+Measured with the same command (int32 output, ``gemm_s8s8s32``): 896 GOP/s on 256x784x300
+(2.8x sgemm) and 984 GOP/s on 1024^3 (2.7x), where PyTorch's fbgemm ran at 823 and 650-1170
+GOP/s; the fused uint8-output ``qlinear`` is 5-12% slower (the requantization epilogue).
+Tried and kept: splitting K over ``4 // mr`` accumulator sets for short tiles (no measurable
+change at batch 1, where reading the weights and the call overhead dominate). Not tried: AMX
+tiles (this CPU has AMX-INT8, but it needs OS permission and tile configuration, beyond a
+kernel a learner can read).
 
 Caching: Numba's ``cache=True`` keys a cached kernel on the source file of the jitted function
 (``gemm.py``), not on this file; after editing this file delete

@@ -96,15 +96,26 @@ def csr_matmul_reference(indptr, indices, values, dense, bias=None, relu=False):
     """``A @ dense (+ bias[:, None], ReLU)`` with A in CSR, in the kernel's summation order.
 
     Float addition is not associative, so "bit-exact" needs the same order of additions as
-    the kernel: the nonzeros of a row are added one after another in storage order. A BLAS
-    product of the densified matrix would differ in the last bits. The bias is added after
-    the sum, the ReLU last.
+    the kernel: for N > 1 the nonzeros of a row are added one after another in storage order;
+    for N == 1 the nonzero at offset o of its row goes to partial sum o % 16 (16 SIMD lanes)
+    and the 16 sums are added pairwise, adjacent ones first. A BLAS product of the densified
+    matrix would differ in the last bits. The bias is added after the sum, the ReLU last.
     """
     m = indptr.shape[0] - 1
-    out = np.zeros((m, dense.shape[1]), dtype=dense.dtype)
+    n = dense.shape[1]
+    out = np.zeros((m, n), dtype=dense.dtype)
     for r in range(m):
-        for p in range(indptr[r], indptr[r + 1]):
-            out[r] += values[p] * dense[indices[p]]
+        lo, hi = indptr[r], indptr[r + 1]
+        if n == 1:
+            parts = [dense.dtype.type(0)] * 16
+            for p in range(lo, hi):
+                parts[(p - lo) % 16] += values[p] * dense[indices[p], 0]
+            while len(parts) > 1:
+                parts = [parts[i] + parts[i + 1] for i in range(0, len(parts), 2)]
+            out[r, 0] = parts[0]
+        else:
+            for p in range(lo, hi):
+                out[r] += values[p] * dense[indices[p]]
     if bias is not None:
         out += bias[:, None]
     if relu:
