@@ -64,6 +64,10 @@ def atomic_write(path, write) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        # mkstemp makes the file private (0600); give it the permissions an ordinary open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

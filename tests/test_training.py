@@ -176,3 +176,11 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
     assert err.startswith("minicompress: error:") and "does not exist" in err and "Traceback" not in err
     assert main(["train", "--model", "lenet5", "--out", str(tmp_path / "no" / "m.npz")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path):
+    path = tmp_path / "m.npz"
+    save_model(Sequential(Linear(2, 2)), path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
