@@ -85,7 +85,7 @@ def test_linear_conv_pool_gradients(rng):
     gradcheck(lambda x, w: F.linear(x, w), [x, w])
     img, k, kb = t64(rng, 2, 3, 6, 7), t64(rng, 4, 3, 3, 3), t64(rng, 4)
     for stride, padding in [(1, 0), (2, 1), (1, 2)]:
-        gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, padding), [img, k, kb])
+        gradcheck(lambda x, w, b, s=stride, p=padding: F.conv2d(x, w, b, s, p), [img, k, kb])
     gradcheck(lambda x: F.max_pool2d(x, 2), [img])
     gradcheck(lambda x: F.max_pool2d(x, 3, stride=2), [img])
 

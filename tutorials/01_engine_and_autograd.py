@@ -114,7 +114,6 @@ savefig(fig, "01_conv_edge_filter.png")
 # LeNet-300-100 on the 8,000 mnist10k training digits:
 
 # %%
-import time
 
 from minicompress.models import build
 from minicompress.optim import Adam
