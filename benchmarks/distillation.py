@@ -25,13 +25,11 @@ Accuracies are on the 2,000 test images, averaged over seeds 0, 1, 2.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 import time
 
 import numpy as np
+from _common import write_json  # noqa: E402
 
 import minicompress.engine.functional as F
 from minicompress.compress.distill import distill, e7_one_vs_rest, soft_targets
@@ -124,12 +122,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     r = run(args.seeds, args.quick, args.T, args.alpha)
     print_table(r)
-    if args.json:
-        folder = os.path.dirname(os.path.abspath(args.json))
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(r, f, indent=2)
-        os.replace(tmp, args.json)
+    write_json(args.json, r)
     return 0
 
 

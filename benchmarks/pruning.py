@@ -31,15 +31,15 @@ BLAS runs single-threaded unless ``OPENBLAS_NUM_THREADS`` (etc.) is already set:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 import time
 
 if __name__ == "__main__":
     for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_var, "1")
+
+from _common import write_json  # noqa: E402
 
 import minicompress.compress.pruning as P
 from minicompress.data import load_mnist10k
@@ -170,13 +170,7 @@ def main(argv=None) -> int:
     print(f"magnitude pruning: {1 / kept_w:.1f}x fewer weights (kept {kept_w:.4f} of weights, "
           f"{kept_all:.4f} with biases), {result['loss_points']:+.2f} points lost")
     print(P.format_report(report))
-    if args.json:
-        folder = os.path.dirname(os.path.abspath(args.json))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-        with os.fdopen(fd, "w") as f:
-            json.dump(result, f, indent=2)
-        os.replace(tmp, args.json)
-        print(f"wrote {args.json}")
+    write_json(args.json, result)
     return 0
 
 

@@ -19,13 +19,11 @@ For each seed (0, 1, 2), ``minicompress.compress.transfer.transfer_experiment``:
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 import time
 
 import numpy as np
+from _common import write_json  # noqa: E402
 
 from minicompress.compress.transfer import transfer_experiment
 
@@ -72,11 +70,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     r = run(args.seeds, args.quick, args.arch)
     print_table(r)
-    if args.json:
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(args.json)), suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(r, f, indent=2)
-        os.replace(tmp, args.json)
+    write_json(args.json, r)
     return 0
 
 
