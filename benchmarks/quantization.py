@@ -3,7 +3,7 @@
     python benchmarks/quantization.py [--quick] [--json PATH]
 
 Models are the cached trained ones (``minicompress.pretrained.trained_model``):
-LeNet-300-100 (15 epochs) and LeNet-5 (10 epochs). Accuracies are on the 2,000 test images.
+LeNet-300-100 and LeNet-5 (15 epochs each). Accuracies are on the 2,000 test images.
 
 * **E2 as written** (doc 001 §3.2.3), b = 8: w̃ = round(w / 2^(b−1)) × 2^(b−1) on every
   weight; also E4 (doc 001 §3.4.3, after every ReLU), E6 (doc 000 §3.2, Q = 8) and E2 read

@@ -88,18 +88,19 @@ def csr_operands(draw, max_m=30, max_k=40, max_n=9, dtype=np.float32):
 # widths down to 1, optional bias and ReLU) and inputs with many exact zeros.
 @st.composite
 def sparse_networks(draw, max_width=24, max_batch=9):
-    """(weights, biases, relus, x): a pruned Linear chain and a (B, in) input, B in 0..max_batch."""
+    """(weights, biases, relus, formats, x): a pruned Linear chain and a (B, in) input."""
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     dims = draw(st.lists(st.integers(1, max_width), min_size=2, max_size=4))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    weights, biases, relus = [], [], []
+    weights, biases, relus, formats = [], [], [], []
     for n_in, n_out in zip(dims[:-1], dims[1:]):
         density = draw(st.sampled_from([0.0, 0.1, 0.3, 1.0]))
         w = rng.standard_normal((n_out, n_in)) * (rng.random((n_out, n_in)) < density)
         weights.append(w.astype(dtype))
         biases.append(rng.standard_normal(n_out).astype(dtype) if draw(st.booleans()) else None)
         relus.append(draw(st.booleans()))
+        formats.append(draw(st.sampled_from(["auto", "columns", "rows"])))
     batch = draw(st.integers(0, max_batch))
     zeros = draw(st.sampled_from([0.0, 0.5, 0.8, 1.0]))  # fraction of exact-zero inputs
     x = rng.standard_normal((batch, dims[0])) * (rng.random((batch, dims[0])) >= zeros)
-    return weights, biases, relus, x.astype(dtype)
+    return weights, biases, relus, formats, x.astype(dtype)

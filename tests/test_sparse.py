@@ -137,8 +137,9 @@ def _tol(dtype):
 
 @given(sparse_networks())
 def test_fused_network_matches_the_dense_oracle(case):
-    weights, biases, relus, x = case
-    net = pack_sparse_network(weights, biases, relus)
+    weights, biases, relus, formats, x = case
+    net = pack_sparse_network(weights, biases, relus, formats)
+    assert all(f == "auto" or f == g for f, g in zip(formats, net.formats))
     assert net.nnz == sum(np.count_nonzero(w) for w in weights)
     for (w, b, relu), w0, b0, r0 in zip(net.to_dense(), weights, biases, relus):
         np.testing.assert_array_equal(w, w0)

@@ -19,7 +19,7 @@ def add_parser(subparsers):
     )
     p.add_argument("--model", required=True, choices=MODEL_NAMES, help="architecture to train")
     p.add_argument("--epochs", type=int, default=None,
-                   help="epochs (default: 15 for lenet-300-100, 10 for lenet5 and doc001-mlp)")
+                   help="epochs (default: 15 for lenet-300-100 and lenet5, 10 for doc001-mlp)")
     p.add_argument("--seed", type=int, default=0, help="seed for initial weights and shuffling (default 0)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--batch-size", type=int, default=64, help="mini-batch size (default 64)")
