@@ -184,3 +184,21 @@ def test_saved_files_get_ordinary_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_trained_model_cache_is_reused_only_when_checksum_and_split_match(tmp_path, monkeypatch):
+    from minicompress import pretrained
+
+    monkeypatch.setenv("MINICOMPRESS_CACHE", str(tmp_path))
+    model, info = pretrained.trained_model("doc001-mlp", epochs=1)
+    assert not info["cached"]
+    again, info2 = pretrained.trained_model("doc001-mlp", epochs=1)
+    assert info2["cached"] and model_checksum(again) == model_checksum(model)
+    (path,) = tmp_path.glob("*.npz")
+    meta = again.metadata
+    save_model(again, path, {**meta, "data": "another split"})
+    assert not pretrained.trained_model("doc001-mlp", epochs=1)[1]["cached"]
+    tampered = load_model(path)
+    tampered[1].weight.data[0, 0] += 1
+    save_model(tampered, path, tampered.metadata)
+    assert not pretrained.trained_model("doc001-mlp", epochs=1)[1]["cached"]
