@@ -7,13 +7,27 @@ to each sparsity, then the same pruned model runs on mnist10k test digits:
 * sparse: ``SparseInference`` as a user gets it: batches up to ``FUSED_MAX_BATCH`` through the
   fused whole-network kernel that skips zero weights and zero inputs
   (``minicompress.kernels.sparse_network_forward``), larger ones through the CSR kernel;
-* both sparse paths are also timed on their own (``fused_ms``, ``csr_ms``).
+* both sparse paths are also timed on their own (``fused_ms``, ``csr_ms``), and the fused
+  network with every layer in the CSC "columns" layout (``columns_ms``), to show what the
+  padded-row layout of the hidden layers buys.
+
+``first_layer_macs`` is the mean number of multiply-adds the fused path does in the first
+layer (nonzero weights in the columns of nonzero pixels), beside ``first_layer_nnz``.
 
 Each call gets the next of up to 100 different input batches (activation sparsity depends on
 the digit, so no single lucky digit is timed). Each timing is the per-call time of a loop of
-calls; dense and sparse loops alternate, the pair is repeated, and the *median* is reported
-(``*_ms``) with the minimum beside it (``*_ms_min``), because the machine may be shared.
-Outputs are checked to agree (max abs difference printed).
+calls, repeated; the *median* is reported (``*_ms``) with the minimum beside it
+(``*_ms_min``), because the machine may be shared. Outputs are checked to agree (max abs
+difference printed).
+
+The functions are timed one at a time, never interleaved, dense and sparse for every case
+first and the other paths after them, with a 0.2 s pause before each: with default threads
+on a 2-core machine, a loop alternating ``dense(x)`` and ``csr(x)`` (a threaded OpenBLAS
+call, then a Numba ``parallel=True`` call on the OpenMP threading layer) at batch 1024 ran
+about ten times slower than the two loops alone, and ``OMP_WAIT_POLICY=passive`` removed
+the effect; timing blocks of one right after blocks of the other still hit such slow calls
+now and then. An application alternating the two pays this too. The default sparse path below
+``FUSED_MAX_BATCH`` is serial and does not start Numba's thread pool.
 
 Threads: ``--threads default`` leaves NumPy's BLAS and Numba at their defaults (what a user
 gets); ``--threads N`` sets the BLAS/OpenMP/Numba thread counts before NumPy is imported.
@@ -31,7 +45,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -63,11 +76,13 @@ if __name__ == "__main__":
             os.environ[_var] = _t[0]
 
 import numpy as np  # noqa: E402
+from _common import machine, write_json  # noqa: E402
 
 import minicompress.compress.pruning as P  # noqa: E402
 from minicompress.compress.sparse import FUSED_MAX_BATCH, DenseInference, SparseInference  # noqa: E402
 from minicompress.data import load_mnist10k  # noqa: E402
 from minicompress.io import copy_model  # noqa: E402
+from minicompress.kernels import pack_sparse_network, sparse_network_forward  # noqa: E402
 from minicompress.pretrained import trained_model  # noqa: E402
 
 
@@ -83,21 +98,16 @@ def _loop_size(fn, inputs, min_seconds):
         n *= 2
 
 
-def per_call_ms(fns, inputs, min_seconds, repeats):
-    """For each function: (median, min) over ``repeats`` loops of the time per call, in ms.
-
-    The functions' loops alternate inside every repeat, so a burst of load from another
-    process hits all of them alike rather than one of them.
-    """
-    sizes = [_loop_size(fn, inputs, min_seconds) for fn in fns]
-    times = [[] for _ in fns]
+def per_call_ms(fn, inputs, min_seconds, repeats):
+    """(median, min) over ``repeats`` loops of the time per call of ``fn``, in ms."""
+    n = _loop_size(fn, inputs, min_seconds)
+    times = []
     for _ in range(repeats):
-        for fn, n, out in zip(fns, sizes, times):
-            t = time.perf_counter()
-            for k in range(n):
-                fn(inputs[k % len(inputs)])
-            out.append((time.perf_counter() - t) / n * 1e3)
-    return [(float(np.median(t)), float(np.min(t))) for t in times]
+        t = time.perf_counter()
+        for k in range(n):
+            fn(inputs[k % len(inputs)])
+        times.append((time.perf_counter() - t) / n * 1e3)
+    return float(np.median(times)), float(np.min(times))
 
 
 def _thread_counts():
@@ -161,18 +171,14 @@ def main(argv=None) -> int:
         print_table(results, repeats)
     if args.json:
         payload = {"benchmark": "sparse", "model": "lenet-300-100", "results": results,
-                   "fused_max_batch": FUSED_MAX_BATCH,
-                   "python": sys.version.split()[0], "numpy": np.__version__,
-                   "machine": platform.machine(), "cpus": os.cpu_count(),
+                   "fused_max_batch": FUSED_MAX_BATCH, "machine": machine(),
                    "timing": {"statistic": "median", "repeats": repeats,
                               "min_seconds_per_repeat": min_seconds}}
-        folder = os.path.dirname(os.path.abspath(args.json))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2)
-        os.replace(tmp, args.json)
-        if not args.no_table:
-            print(f"wrote {args.json}")
+        if args.no_table:  # a child process: the parent prints
+            with open(args.json, "w") as f:
+                json.dump(payload, f)
+        else:
+            write_json(args.json, payload)
     return 0
 
 
@@ -181,7 +187,7 @@ def measure(args, min_seconds, repeats) -> list:
     base, _ = trained_model("lenet-300-100")
     x_all = x_test.reshape(len(x_test), -1)
     threads = _thread_counts()
-    results = []
+    cases = []
     for s in args.sparsities:
         model = copy_model(base)
         for mod, name in P.prunable_parameters(model):
@@ -189,22 +195,41 @@ def measure(args, min_seconds, repeats) -> list:
         dense, sparse = DenseInference.from_model(model), SparseInference.from_model(model)
         fused = SparseInference.from_model(model, fused_max_batch=1 << 30)
         csr = SparseInference.from_model(model, fused_max_batch=0)
+        layers = [st for st in dense.steps if st[0] == "linear"]
+        columns_net = pack_sparse_network([st[1] for st in layers], [st[2] for st in layers],
+                                          formats=["columns"] * len(layers))
+        columns = lambda x, net=columns_net: sparse_network_forward(net, x)  # noqa: E731
+        per_column = np.count_nonzero(layers[0][1], axis=0)
+        first_macs = float(np.mean((x_all[:1000] != 0) @ per_column))
         for b in args.batches:
             n_inputs = max(1, min(100, len(x_all) // b))
             inputs = [np.ascontiguousarray(x_all[i * b:(i + 1) * b]) for i in range(n_inputs)]
             ref = np.concatenate([dense(x) for x in inputs])
             err = max(float(np.abs(np.concatenate([f(x) for x in inputs]) - ref).max())
-                      for f in (sparse, fused, csr))
-            (d_med, d_min), (s_med, s_min), (f_med, _), (c_med, _) = per_call_ms(
-                [dense, sparse, fused, csr], inputs, min_seconds, repeats)
-            results.append({"batch": b, "sparsity": s, "nnz": sparse.nnz(),
-                            "threads": threads["setting"], "numba_threads": threads["numba"],
-                            "path": sparse.path(b),
-                            "dense_ms": d_med, "sparse_ms": s_med, "speedup": d_med / s_med,
-                            "dense_ms_min": d_min, "sparse_ms_min": s_min,
-                            "speedup_min": d_min / s_min,
-                            "fused_ms": f_med, "csr_ms": c_med, "max_abs_diff": err,
-                            "inputs": n_inputs})
+                      for f in (sparse, fused, csr, columns))
+            fns = {"dense": dense, "sparse": sparse, "fused": fused, "csr": csr, "columns": columns}
+            cases.append(({"batch": b, "sparsity": s, "nnz": sparse.nnz(),
+                           "threads": threads["setting"], "numba_threads": threads["numba"],
+                           "path": sparse.path(b), "max_abs_diff": err, "inputs": n_inputs,
+                           "first_layer_macs": first_macs,
+                           "first_layer_nnz": int(per_column.sum())}, fns, inputs))
+    # The comparison (dense, sparse) is timed first for every case, the other paths after it,
+    # one function at a time with a pause before each: with default threads, NumPy's BLAS
+    # threads and Numba's OpenMP threads keep spinning for a while after their calls, and
+    # on 2 shared cores each pool then slows the other down (see the module docstring).
+    for names in (("dense", "sparse"), ("fused", "csr", "columns")):
+        for row, fns, inputs in cases:
+            for name in names:
+                time.sleep(0.2)
+                med, low = per_call_ms(fns[name], inputs, min_seconds, repeats)
+                row[f"{name}_ms"] = med
+                if name in ("dense", "sparse"):
+                    row[f"{name}_ms_min"] = low
+    results = []
+    for row, _, _ in cases:
+        row["speedup"] = row["dense_ms"] / row["sparse_ms"]
+        row["speedup_min"] = row["dense_ms_min"] / row["sparse_ms_min"]
+        results.append(row)
     return results
 
 
@@ -212,13 +237,19 @@ def print_table(results, repeats):
     print(f"LeNet-300-100, magnitude-pruned per layer; median of {repeats} loops (min in brackets); "
           "sparse = SparseInference's default path")
     print(f"{'threads':>7} {'batch':>5} {'sparsity':>8} {'nnz':>6} {'path':>5} {'dense ms':>17} "
-          f"{'sparse ms':>17} {'speedup':>14} {'fused ms':>9} {'csr ms':>8} {'max|diff|':>9}")
+          f"{'sparse ms':>17} {'speedup':>14} {'fused ms':>9} {'csr ms':>8} {'columns':>8} {'max|diff|':>9}")
     for r in results:
         print(f"{r['threads']:>7} {r['batch']:>5} {r['sparsity']:>8.2f} {r['nnz']:>6} {r['path']:>5} "
               f"{r['dense_ms']:>8.4f} ({r['dense_ms_min']:.4f}) "
               f"{r['sparse_ms']:>8.4f} ({r['sparse_ms_min']:.4f}) "
               f"{r['speedup']:>6.2f}x ({r['speedup_min']:.2f}x) "
-              f"{r['fused_ms']:>9.4f} {r['csr_ms']:>8.4f} {r['max_abs_diff']:>9.1e}")
+              f"{r['fused_ms']:>9.4f} {r['csr_ms']:>8.4f} {r['columns_ms']:>8.4f} {r['max_abs_diff']:>9.1e}")
+    seen = set()
+    for r in results:
+        if r["sparsity"] not in seen:
+            seen.add(r["sparsity"])
+            print(f"sparsity {r['sparsity']:.2f}: first layer, fused path: {r['first_layer_macs']:.0f} "
+                  f"multiply-adds per digit on average (of {r['first_layer_nnz']} nonzero weights)")
 
 
 if __name__ == "__main__":

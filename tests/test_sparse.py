@@ -201,11 +201,17 @@ def test_inf_and_nan_inputs_are_never_skipped():
      TypeError, "dtype"),
     (lambda: pack_sparse_network([np.zeros((2, 3), np.float32)], relus=[True, False]),
      ValueError, "one of each per layer"),
+    (lambda: pack_sparse_network([np.eye(2, dtype=np.float32)], formats=["csc"]), ValueError,
+     "'columns', 'rows' or 'auto'"),
     (lambda: sparse_network_forward(pack_sparse_network([np.eye(3, dtype=np.float32)]),
                                     np.zeros((1, 4), np.float32)), ValueError, r"\(batch, 3\)"),
     (lambda: sparse_network_forward(pack_sparse_network([np.eye(3, dtype=np.float32)]),
                                     np.zeros((1, 3), np.float64)), TypeError, "float32"),
     (lambda: sparse_network_forward("net", np.zeros((1, 3), np.float32)), TypeError, "SparseNetwork"),
+    (lambda: SparseInference([("linear", np.eye(2, dtype=np.float32), None)])([[1.0, 2.0]]),
+     TypeError, "numpy.ndarray"),
+    (lambda: SparseInference([("linear", np.eye(2, dtype=np.float32), None)])(np.ones(2, np.float32)),
+     TypeError, r"shape \(N, ...\)"),
     (lambda: SparseInference([("linear", np.eye(2, dtype=np.float32), None)], fused_max_batch=-1),
      ValueError, ">= 0"),
     (lambda: SparseInference([("linear", np.eye(2, dtype=np.float32), None)], fused_max_batch=True),
@@ -241,3 +247,21 @@ def test_a_model_that_is_not_a_chain_takes_the_csr_path():
     x = rng.standard_normal((3, 6)).astype(np.float32)
     np.testing.assert_allclose(sparse(x), dense(x), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(sparse(x[:1]), dense(x[:1]), rtol=1e-5, atol=1e-6)
+
+
+def test_layouts_chosen_for_lenet_and_for_unbalanced_rows():
+    rng = np.random.default_rng(2)
+    ws = [(rng.standard_normal((30, 40)) * (rng.random((30, 40)) < 0.1)).astype(np.float32),
+          (rng.standard_normal((20, 30)) * (rng.random((20, 30)) < 0.3)).astype(np.float32)]
+    # the first layer skips zero inputs; a balanced hidden layer takes the padded rows
+    assert pack_sparse_network(ws).formats == ("columns", "rows")
+    # one full row among empty ones: padding every row to 30 would be 20x the nonzeros
+    lopsided = np.zeros((20, 30), np.float32)
+    lopsided[0] = 1.0
+    assert pack_sparse_network([ws[0], lopsided]).formats == ("columns", "columns")
+    x = (rng.random((5, 40)) * (rng.random((5, 40)) < 0.2)).astype(np.float32)
+    for formats in (["columns", "columns"], ["rows", "rows"], ["rows", "columns"]):
+        net = pack_sparse_network(ws, formats=formats)
+        assert net.formats == tuple(formats)
+        np.testing.assert_allclose(sparse_network_forward(net, x), sparse_network_reference(net, x),
+                                   rtol=1e-5, atol=1e-6)

@@ -336,12 +336,13 @@ class DenseInference:
         return x
 
 
-#: Batches up to this size run the fused network (one Numba call, zero inputs skipped); larger
-#: batches run one parallel CSR kernel per layer. Measured with ``benchmarks/sparse.py
-#: --batches 1 16 64 256 1024``: the fused path wins at every batch up to 64 and the two are
-#: about even at 256, where the CSR kernel can use more than one thread and the fused one
-#: cannot.
-FUSED_MAX_BATCH = 64
+#: Batches up to this size run the fused network (one serial Numba call, zero inputs skipped);
+#: larger batches run the row-parallel CSR kernel layer by layer. Measured with
+#: ``python benchmarks/sparse.py --sparsities 0.9 --batches 1 64 256 1024 4096`` on 2 shared
+#: cores: the fused path was faster than the CSR path at every batch up to 1024 with one
+#: thread (1024: 2.7 vs 3.7 ms) and tied with the 2-thread CSR path at 1024. Beyond that the
+#: CSR path is kept because it is the one that can use more cores.
+FUSED_MAX_BATCH = 1024
 
 
 def _chain(steps):
@@ -369,12 +370,13 @@ class SparseInference:
     """The model's forward pass on the nonzero weights only, by one of two Numba paths.
 
     * **small batches** (``N <= fused_max_batch``): the whole network as ONE call of
-      :func:`minicompress.kernels.sparse_network_forward`. Weights are stored column by column
-      (CSC), and a column is visited only when its input is nonzero, as in EIE (Han et al.
-      2016): ~80% of MNIST pixels and about half of the hidden ReLU outputs are zero, so a
-      batch-1 LeNet-300-100 at 90% sparsity costs ~5,600 multiply-adds instead of 26,620 (CSR)
-      or 266,200 (dense). One serial call also avoids per-layer dispatch and thread wake-up,
-      which at batch 1 cost more than the arithmetic.
+      :func:`minicompress.kernels.sparse_network_forward`. The first layer is stored column
+      by column (CSC) and a column is visited only when its input is nonzero, as in EIE
+      (Han et al. 2016): ~80% of MNIST pixels are zero, so a batch-1 LeNet-300-100 at 90%
+      sparsity does ~4,300 multiply-adds in its first layer instead of 23,520 (CSR) or
+      235,200 (dense); the hidden layers use a padded row layout that vectorizes. One serial
+      call also avoids per-layer dispatch and thread wake-up, which at batch 1 cost more
+      than the arithmetic.
     * **large batches**: each Linear as :func:`minicompress.kernels.csr_linear`, parallel over
       output rows, vectorized over the batch (one multiply-add per nonzero and batch item).
 
@@ -425,6 +427,9 @@ class SparseInference:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """x (N, ...) float -> logits (N, out); equal to ``DenseInference`` up to rounding."""
+        if not isinstance(x, np.ndarray) or x.ndim < 2:
+            raise TypeError(f"x must be a numpy.ndarray of shape (N, ...), got {type(x).__name__} "
+                            f"{getattr(x, 'shape', '')}")
         net = self.network
         if net is not None and len(x) <= self.fused_max_batch:
             # at batch 1 the whole call is ~5 us, so each avoidable NumPy call here matters

@@ -46,8 +46,9 @@ Sparse (``minicompress.kernels.sparse``)
 
 Sparse network (``minicompress.kernels.sparse_network``)
 --------------------------------------------------------
-``pack_sparse_network(weights, biases=None, relus=None) -> SparseNetwork``
-    A chain of pruned Linear layers (bias, ReLU) packed column-wise (CSC), validated once.
+``pack_sparse_network(weights, biases=None, relus=None, formats=None) -> SparseNetwork``
+    A chain of pruned Linear layers (bias, ReLU), each packed by columns (CSC, zero inputs
+    skipped) or by padded rows (ELLPACK, vectorized), validated once.
 ``sparse_network_forward(net, x) -> (B, out)``
     The whole network in ONE serial Numba call, skipping zero weights and zero inputs (EIE);
     ``check_network_input(net, x)`` + ``run_network_unchecked(net, x)`` split the checks from the hot call.

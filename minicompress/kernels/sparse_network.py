@@ -2,9 +2,9 @@
 
 EIE (Han et al. 2016, "EIE: Efficient Inference Engine on Compressed Deep Neural Network",
 §3) observes that a pruned fully connected layer ``y = W a`` has two kinds of zeros to skip:
-the pruned weights (static, ~90%) and the zero activations (dynamic: ~80% of MNIST pixels
-are 0). Storing ``W`` column by column (CSC: for each input ``j``, the rows and values of its
-nonzero weights) lets the product visit only the columns whose input is nonzero::
+the pruned weights (static) and the zero activations (dynamic: most MNIST pixels are 0).
+Storing ``W`` column by column (CSC: for each input ``j``, the rows and values of its nonzero
+weights) lets the product visit only the columns whose input is nonzero::
 
     y = b
     for j with a[j] != 0:                      # dynamic activation sparsity
@@ -19,13 +19,15 @@ skipped.
 Each layer is stored in one of two layouts, chosen when the network is packed:
 
 * ``"columns"`` (CSC, zero inputs skipped, as above): one scattered multiply-add per live
-  nonzero. The first layer of LeNet-300-100 on MNIST: 4,300 multiply-adds out of 23,520.
+  nonzero (``benchmarks/sparse.py`` prints how many that is for LeNet-300-100's first layer).
 * ``"rows"`` (ELLPACK: every output row padded to the same number ``K`` of nonzeros, the
   padding pointing at an always-zero input slot): ``y[r] = sum_q v[r, q] * a[idx[r, q]]``
   with a fixed trip count, which the CPU predicts and Numba vectorizes (gathers). No
-  skipping, but for the hidden layers of LeNet-300-100 (~45% zero inputs, ~10 nonzeros per
-  column) it measured 1.2 us against 2.2 us for the column layout, whose cost there is one
-  mispredicted loop exit per short column rather than the arithmetic.
+  skipping, but for the hidden layers of LeNet-300-100 (about ten nonzeros per column) it
+  is faster than the column layout, whose cost there is one mispredicted loop exit per
+  short column rather than the arithmetic (``benchmarks/sparse.py`` times both:
+  ``fused_ms`` against ``columns_ms``). From batch 64 up the column layout was as fast or
+  slightly faster, the batch loop vectorizing either way; the layout is chosen for batch 1.
 
 The default (``formats=None``) is ``"columns"`` for the first layer, whose input (pixels) is
 the sparse one, and ``"rows"`` for later layers whose rows are balanced enough that
@@ -75,7 +77,7 @@ class SparseNetwork:
         ``COLUMNS`` (0) or ``ROWS`` (1), where its column pointers (columns layout) or its
         entries (rows layout) start, its padded row length ``K`` (rows layout), where its
         bias starts, and 1 if a ReLU follows. One small table, so the Numba call takes few
-        arguments (each costs ~0.1 us to pass).
+        arguments (each array argument costs Numba's dispatcher time).
     colptr : ndarray, int64
         Columns layout: input ``j`` owns entries ``colptr[PTR + j] : colptr[PTR + j + 1]`` of
         ``index`` and ``values`` (absolute positions).
@@ -87,6 +89,8 @@ class SparseNetwork:
         The nonzero weights (and 0 for rows-layout padding).
     bias : ndarray, shape (sum_l out_l,), dtype of ``values``
         Layer ``l``'s bias is ``bias[BIAS : BIAS + out_l]`` (zeros if it had none).
+    nnz, n_in, n_out : int
+        Nonzero weights (padding not counted), network input and output widths.
     """
 
     __slots__ = ("layers", "colptr", "index", "values", "bias", "n_in", "n_out", "nnz")
@@ -94,7 +98,7 @@ class SparseNetwork:
     def __init__(self, layers, colptr, index, values, bias, nnz):
         self.layers, self.colptr = layers, colptr
         self.index, self.values, self.bias, self.nnz = index, values, bias, nnz
-        # plain ints for the per-call shape check (indexing ``layers`` costs ~0.1 us)
+        # plain ints for the per-call shape check (indexing ``layers`` is slower)
         self.n_in, self.n_out = int(layers[0, IN]), int(layers[-1, OUT])
 
     @property
@@ -265,13 +269,13 @@ def _forward_one(x, layers, colptr, index, values, bias):
                 j = live[t]
                 aj = a[j]
                 # an unsigned position: with a signed one Numba tests every index for negative
-                # wraparound, which cost 40% of this loop
+                # wraparound, which made this loop markedly slower
                 for p in range(np.uint64(colptr[p0 + j]), np.uint64(colptr[p0 + j + 1])):
                     y[index[p]] += values[p] * aj
         else:
             k = layers[layer, WIDTH]
             # (out, K) views: indexing values[p0 + r * K + q] instead made Numba test each
-            # index for negative wraparound and ran 3x slower
+            # index for negative wraparound and stopped the loop from vectorizing well
             idx = index[p0: p0 + n_out * k].reshape((n_out, k))
             val = values[p0: p0 + n_out * k].reshape((n_out, k))
             a[n_in] = zero
