@@ -19,6 +19,7 @@ import zipfile
 
 import numpy as np
 
+from minicompress.errors import InputError, InputTypeError
 from minicompress.nn import LAYER_TYPES, Module, Sequential
 
 FORMAT = "minicompress-model"
@@ -28,12 +29,12 @@ VERSION = 1
 def architecture(model: Module) -> list[dict]:
     """The layer list that rebuilds ``model`` (a ``Sequential`` of known layers)."""
     if not isinstance(model, Sequential):
-        raise TypeError(f"only Sequential models can be saved, got {type(model).__name__}")
+        raise InputTypeError(f"only Sequential models can be saved, got {type(model).__name__}")
     layers = []
     for i, layer in enumerate(model):
         kind = type(layer).__name__
         if LAYER_TYPES.get(kind) is not type(layer):
-            raise TypeError(f"layer {i} ({kind}) is not a built-in layer and cannot be saved")
+            raise InputTypeError(f"layer {i} ({kind}) is not a built-in layer and cannot be saved")
         layers.append({"type": kind, **layer.spec()})
     return layers
 
@@ -44,7 +45,7 @@ def from_architecture(layers: list[dict]) -> Sequential:
         entry = dict(entry)
         kind = entry.pop("type", None)
         if kind not in LAYER_TYPES:
-            raise ValueError(f"layer {i}: unknown type {kind!r}; known: {sorted(LAYER_TYPES)}")
+            raise InputError(f"layer {i}: unknown type {kind!r}; known: {sorted(LAYER_TYPES)}")
         built.append(LAYER_TYPES[kind](**entry))
     return Sequential(*built)
 
@@ -81,7 +82,7 @@ def save_model(model: Module, path, metadata: dict | None = None) -> None:
             "metadata": metadata or {}}
     arrays = dict(model.state_dict())
     if "__meta__" in arrays:
-        raise ValueError("a parameter may not be called __meta__")
+        raise InputError("a parameter may not be called __meta__")
     arrays["__meta__"] = np.array(json.dumps(meta))
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
@@ -90,27 +91,27 @@ def read_model_file(path) -> tuple[dict, dict]:
     """The ``(meta, arrays)`` of a model file, checked; ``ValueError`` for anything else."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise ValueError(f"model file {path!r} does not exist")
+        raise InputError(f"model file {path!r} does not exist")
     with open(path, "rb") as f:
         if f.read(4) != b"PK\x03\x04":
-            raise ValueError(f"{path!r} is not an .npz file (no zip header): not a minicompress model file")
+            raise InputError(f"{path!r} is not an .npz file (no zip header): not a minicompress model file")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
         # allow_pickle=False refuses object arrays; say so plainly rather than suggest unpickling.
         reason = "it holds pickled objects, which are never loaded" if "pickle" in str(err) else str(err)
-        raise ValueError(f"{path!r} is not a readable minicompress model file: {reason}") from None
+        raise InputError(f"{path!r} is not a readable minicompress model file: {reason}") from None
     if "__meta__" not in arrays:
-        raise ValueError(f"{path!r} has no __meta__ entry: not a minicompress model file")
+        raise InputError(f"{path!r} has no __meta__ entry: not a minicompress model file")
     try:
         meta = json.loads(str(arrays.pop("__meta__")))
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path!r}: corrupt __meta__ ({err})") from None
+        raise InputError(f"{path!r}: corrupt __meta__ ({err})") from None
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{path!r}: format {meta.get('format')!r}, expected {FORMAT!r}")
+        raise InputError(f"{path!r}: format {meta.get('format')!r}, expected {FORMAT!r}")
     if meta.get("version") != VERSION:
-        raise ValueError(f"{path!r}: version {meta.get('version')!r}; this minicompress reads {VERSION}")
+        raise InputError(f"{path!r}: version {meta.get('version')!r}; this minicompress reads {VERSION}")
     return meta, arrays
 
 

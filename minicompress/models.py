@@ -14,6 +14,7 @@ into the cross-entropy loss, as Keras's ``from_logits`` would).
 
 from __future__ import annotations
 
+from minicompress.errors import InputError
 from minicompress.nn import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from minicompress.rng import as_generator
 
@@ -21,7 +22,7 @@ from minicompress.rng import as_generator
 def mlp(sizes, seed=None, flatten: bool = True) -> Sequential:
     """A ReLU MLP with the given layer sizes, e.g. ``mlp([784, 300, 100, 10])``."""
     if len(sizes) < 2:
-        raise ValueError(f"an MLP needs at least an input and an output size, got {sizes}")
+        raise InputError(f"an MLP needs at least an input and an output size, got {sizes}")
     rng = as_generator(seed)
     layers = [Flatten()] if flatten else []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -84,5 +85,5 @@ INPUT_SHAPES = {
 def build(name: str, seed=None) -> Sequential:
     """Build a model by name (see ``MODEL_NAMES``) with seeded initial weights."""
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+        raise InputError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
     return MODELS[name](seed)

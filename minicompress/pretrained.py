@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from minicompress.data import load_mnist10k
+from minicompress.errors import InputError
 from minicompress.io import load_model, model_checksum, save_model
 from minicompress.models import INPUT_SHAPES, build
 from minicompress.optim import Adam
@@ -48,7 +49,7 @@ def train_model(name: str, epochs: int | None = None, seed: int = 0, lr: float =
                 batch_size: int = 64, progress=None):
     """Train ``name`` on mnist10k with Adam; return ``(model, info)``."""
     if INPUT_SHAPES.get(name) != (1, 28, 28):
-        raise ValueError(f"{name!r} does not take 28x28 MNIST digits; "
+        raise InputError(f"{name!r} does not take 28x28 MNIST digits; "
                          f"mnist10k models: {[n for n, s in INPUT_SHAPES.items() if s == (1, 28, 28)]}")
     epochs = DEFAULT_EPOCHS.get(name, 10) if epochs is None else epochs
     x_train, y_train, x_test, y_test = load_mnist10k()

@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from minicompress.errors import InputError, InputTypeError
+
 
 def as_generator(seed=None, *, name: str = "seed") -> np.random.Generator:
     """A ``numpy.random.Generator`` from an int seed, a Generator, or None.
@@ -24,7 +26,7 @@ def as_generator(seed=None, *, name: str = "seed") -> np.random.Generator:
     if seed is None:
         return np.random.default_rng(0)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= 0, a numpy.random.Generator or None, got {type(seed).__name__}")
+        raise InputTypeError(f"{name} must be an int >= 0, a numpy.random.Generator or None, got {type(seed).__name__}")
     if seed < 0:
-        raise ValueError(f"{name} must be >= 0, got {seed}")
+        raise InputError(f"{name} must be >= 0, got {seed}")
     return np.random.default_rng(int(seed))

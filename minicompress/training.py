@@ -16,6 +16,7 @@ import numpy as np
 
 from minicompress.data import DataLoader
 from minicompress.engine import Tensor, no_grad
+from minicompress.errors import InputError
 from minicompress.nn import Module
 from minicompress.nn.losses import cross_entropy
 from minicompress.optim import Optimizer
@@ -65,10 +66,10 @@ def fit(model: Module, optimizer: Optimizer, x: np.ndarray, y: np.ndarray, *, ep
         ``"val_accuracy"`` when validation data is given.
     """
     if epochs < 0:
-        raise ValueError(f"epochs must be >= 0, got {epochs}")
+        raise InputError(f"epochs must be >= 0, got {epochs}")
     x, y = np.asarray(x), np.asarray(y)
     if len(x) != len(y):
-        raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
+        raise InputError(f"x has {len(x)} samples but y has {len(y)}")
     loader = DataLoader(x, y, batch_size, shuffle=True, seed=seed, transform=transform)
     state = TrainState(model, optimizer)
     history = []
@@ -127,7 +128,7 @@ def predict(model: Module, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     finally:
         model.train(was_training)
     if not outs:
-        raise ValueError("predict() got no samples")
+        raise InputError("predict() got no samples")
     return np.concatenate(outs)
 
 
@@ -136,7 +137,7 @@ def evaluate(model: Module, x: np.ndarray, y: np.ndarray, batch_size: int = 1000
     """``{"accuracy": fraction correct, "loss": mean loss}`` on ``(x, y)``."""
     x, y = np.asarray(x), np.asarray(y)
     if len(x) != len(y):
-        raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
+        raise InputError(f"x has {len(x)} samples but y has {len(y)}")
     logits = predict(model, x, batch_size)
     loss = float(loss_fn(Tensor(logits), y).data)
     return {"accuracy": float((logits.argmax(axis=1) == y).mean()), "loss": loss}

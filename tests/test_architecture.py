@@ -10,7 +10,7 @@ pytestmark = pytest.mark.engine
 PACKAGE = Path(__file__).parent.parent / "minicompress"
 
 LAYERS = {
-    "rng": 0, "kernels": 0, "data": 0,
+    "rng": 0, "errors": 0, "kernels": 0, "data": 0,
     "engine": 1,
     "nn": 2, "optim": 2,
     "equations": 3, "models": 3, "io": 3, "training": 3, "pretrained": 3,

@@ -40,6 +40,7 @@ import minicompress.engine.functional as F
 from minicompress.compress.hints import fit_hints, forward_to, hint_loss, layer_outputs, make_adapter
 from minicompress.engine import Tensor, no_grad
 from minicompress.equations.distillation import distillation_bce_as_written
+from minicompress.errors import InputError, InputTypeError
 from minicompress.nn import Module
 from minicompress.nn.losses import check_labels
 from minicompress.optim import Adam
@@ -59,18 +60,18 @@ UNLABELED = -1
 def check_temperature(T) -> float:
     """T as a float; ``ValueError`` unless it is a finite number > 0."""
     if isinstance(T, bool) or not isinstance(T, (int, float, np.integer, np.floating)):
-        raise TypeError(f"temperature T must be a number, got {type(T).__name__}")
+        raise InputTypeError(f"temperature T must be a number, got {type(T).__name__}")
     if not np.isfinite(T) or T <= 0:
-        raise ValueError(f"temperature T must be a finite number > 0 (T = 1 is a plain softmax), got {T}")
+        raise InputError(f"temperature T must be a finite number > 0 (T = 1 is a plain softmax), got {T}")
     return float(T)
 
 
 def check_alpha(alpha) -> float:
     """alpha as a float; ``ValueError`` unless 0 <= alpha <= 1."""
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
-        raise TypeError(f"alpha must be a number, got {type(alpha).__name__}")
+        raise InputTypeError(f"alpha must be a number, got {type(alpha).__name__}")
     if not (0.0 <= alpha <= 1.0):
-        raise ValueError(
+        raise InputError(
             f"alpha must be in [0, 1] (the weight of the soft term; 1 - alpha weighs the labels), got {alpha}"
         )
     return float(alpha)
@@ -92,7 +93,7 @@ def soften(logits, T: float = 1.0) -> np.ndarray:
     T = check_temperature(T)
     z = np.asarray(logits.data if isinstance(logits, Tensor) else logits, dtype=np.float64)
     if z.ndim != 2:
-        raise ValueError(f"logits must have shape (N, C), got {z.shape}")
+        raise InputError(f"logits must have shape (N, C), got {z.shape}")
     z = z / T
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -102,10 +103,10 @@ def soften(logits, T: float = 1.0) -> np.ndarray:
 def _teacher_list(teacher) -> list[Module]:
     teachers = list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
     if not teachers:
-        raise ValueError("need at least one teacher")
+        raise InputError("need at least one teacher")
     for i, t in enumerate(teachers):
         if not isinstance(t, Module):
-            raise TypeError(f"teacher {i} must be a minicompress Module, got {type(t).__name__}")
+            raise InputTypeError(f"teacher {i} must be a minicompress Module, got {type(t).__name__}")
     return teachers
 
 
@@ -135,7 +136,7 @@ def soft_targets(teacher, x: np.ndarray, T: float = 1.0, batch_size: int = 1000)
     for k, t in enumerate(teachers):
         q = soften(predict(t, x, batch_size), T)
         if total is not None and q.shape != total.shape:
-            raise ValueError(
+            raise InputError(
                 f"teacher {k} has {q.shape[1]} outputs but teacher 0 has {total.shape[1]}; "
                 "an ensemble's members must predict the same classes"
             )
@@ -147,19 +148,19 @@ def soft_targets(teacher, x: np.ndarray, T: float = 1.0, batch_size: int = 1000)
 def _logits(student_logits) -> Tensor:
     z = student_logits if isinstance(student_logits, Tensor) else Tensor(student_logits)
     if z.ndim != 2 or z.shape[0] == 0:
-        raise ValueError(f"student logits must have shape (N, C) with N >= 1, got {z.shape}")
+        raise InputError(f"student logits must have shape (N, C) with N >= 1, got {z.shape}")
     return z
 
 
 def _targets(q, like: Tensor) -> np.ndarray:
     q = np.asarray(q.data if isinstance(q, Tensor) else q, dtype=np.float64)
     if q.shape != like.shape:
-        raise ValueError(
+        raise InputError(
             f"teacher targets have shape {q.shape} but the student's logits have shape {like.shape}; "
             "teacher and student must have the same number of outputs"
         )
     if not np.all(np.isfinite(q)) or q.min() < 0 or q.max() > 1:
-        raise ValueError("teacher targets must be probabilities in [0, 1] (use soften(logits, T))")
+        raise InputError("teacher targets must be probabilities in [0, 1] (use soften(logits, T))")
     return q
 
 
@@ -211,7 +212,7 @@ def kd_loss_from_targets(student_logits, teacher_probs, labels=None, T: float = 
         return soft_rows.mean()
     labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
     if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integers (-1 = unlabeled), got dtype {labels.dtype}")
+        raise InputTypeError(f"labels must be integers (-1 = unlabeled), got dtype {labels.dtype}")
     labeled = labels != UNLABELED
     check_labels(np.where(labeled, labels, 0), n, c)
     # Constant per-row weights keep this one differentiable expression for any mix of rows.
@@ -249,7 +250,7 @@ def kd_loss(student_logits, teacher_logits, labels=None, T: float = 4.0, alpha: 
     z = _logits(student_logits)
     t = np.asarray(teacher_logits.data if isinstance(teacher_logits, Tensor) else teacher_logits)
     if t.shape != z.shape:
-        raise ValueError(
+        raise InputError(
             f"teacher logits have shape {t.shape} but the student's have shape {z.shape}; "
             "teacher and student must have the same number of outputs"
         )
@@ -303,23 +304,23 @@ def _probe(model: Module, x: np.ndarray, role: str, set_name: str) -> int:
         with no_grad():
             out = model(Tensor(x[:2]))
     except (ValueError, IndexError, TypeError) as err:
-        raise ValueError(
+        raise InputError(
             f"{set_name} has samples of shape {tuple(x.shape[1:])}, which the {role} cannot take: {err}"
         ) from None
     finally:
         model.train(was_training)
     if out.ndim != 2:
-        raise ValueError(f"the {role} must output logits of shape (N, C), got {out.shape}")
+        raise InputError(f"the {role} must output logits of shape (N, C), got {out.shape}")
     return out.shape[1]
 
 
 def _as_inputs(x, name) -> np.ndarray:
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+        raise InputTypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
     if x.ndim < 2 or len(x) == 0:
-        raise ValueError(f"{name} must have shape (N, ...) with N >= 1 samples, got {x.shape}")
+        raise InputError(f"{name} must have shape (N, ...) with N >= 1 samples, got {x.shape}")
     if x.dtype.kind != "f":
-        raise TypeError(f"{name} must be floating point (e.g. pixels in [0, 1]), got dtype {x.dtype}")
+        raise InputTypeError(f"{name} must be floating point (e.g. pixels in [0, 1]), got dtype {x.dtype}")
     return x
 
 
@@ -371,17 +372,17 @@ def distill(teacher, student: Module, x_transfer: np.ndarray, *, x_labeled=None,
     T, alpha = check_temperature(T), check_alpha(alpha)
     teachers = _teacher_list(teacher)
     if not isinstance(student, Module):
-        raise TypeError(f"student must be a minicompress Module, got {type(student).__name__}")
+        raise InputTypeError(f"student must be a minicompress Module, got {type(student).__name__}")
     x_transfer = _as_inputs(x_transfer, "x_transfer")
     if (x_labeled is None) != (y_labeled is None):
-        raise ValueError("give both x_labeled and y_labeled, or neither")
+        raise InputError("give both x_labeled and y_labeled, or neither")
 
     # Check shapes and output sizes on two samples before any real work.
     n_out = _probe(student, x_transfer, "student", "x_transfer")
     for k, t in enumerate(teachers):
         t_out = _probe(t, x_transfer, f"teacher {k}" if len(teachers) > 1 else "teacher", "x_transfer")
         if t_out != n_out:
-            raise ValueError(
+            raise InputError(
                 f"the teacher outputs {t_out} classes but the student outputs {n_out}; "
                 "distillation matches the two output distributions, so they must have the same size"
             )
@@ -389,7 +390,7 @@ def distill(teacher, student: Module, x_transfer: np.ndarray, *, x_labeled=None,
         transfer_targets = soft_targets(teachers, x_transfer, T)
     transfer_targets = np.asarray(transfer_targets, dtype=np.float64)
     if transfer_targets.shape != (len(x_transfer), n_out):
-        raise ValueError(
+        raise InputError(
             f"transfer_targets must have shape {(len(x_transfer), n_out)}, got {transfer_targets.shape}"
         )
 
@@ -397,7 +398,7 @@ def distill(teacher, student: Module, x_transfer: np.ndarray, *, x_labeled=None,
     if x_labeled is not None:
         x_labeled = _as_inputs(x_labeled, "x_labeled")
         if x_labeled.shape[1:] != x_transfer.shape[1:]:
-            raise ValueError(
+            raise InputError(
                 f"x_labeled has samples of shape {x_labeled.shape[1:]} but x_transfer has "
                 f"{x_transfer.shape[1:]}; both sets feed the same models"
             )

@@ -42,6 +42,7 @@ from minicompress.equations.distillation import (
     parameter_distance,
     soft_cross_entropy,
 )
+from minicompress.errors import InputError
 from minicompress.models import build
 from minicompress.nn import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from minicompress.nn.losses import cross_entropy
@@ -137,7 +138,7 @@ def mnist_as_doc000_input(x: np.ndarray) -> np.ndarray:
     """(N, 1, 28, 28) digits -> (N, 3, 32, 32): zero-pad 2 pixels each side, repeat to 3 channels."""
     x = np.asarray(x)
     if x.ndim != 4 or x.shape[1:] != (1, 28, 28):
-        raise ValueError(f"expected MNIST images of shape (N, 1, 28, 28), got {x.shape}")
+        raise InputError(f"expected MNIST images of shape (N, 1, 28, 28), got {x.shape}")
     return np.repeat(np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2))), 3, axis=1)
 
 
@@ -167,7 +168,7 @@ def doc000_distillation(data, *, teacher=None, teacher_epochs: int = 10, student
     """
     x_train, y_train, x_test, y_test = data
     if x_train.ndim != 4 or x_train.shape[1:] != (3, 32, 32):
-        raise ValueError(f"doc 000's CNN takes (N, 3, 32, 32) images, got {x_train.shape}; "
+        raise InputError(f"doc 000's CNN takes (N, 3, 32, 32) images, got {x_train.shape}; "
                          "convert MNIST digits with mnist_as_doc000_input")
     if teacher is None:
         teacher = build("doc000-cnn", seed=seed)

@@ -25,6 +25,7 @@ import numbers
 import numpy as np
 
 from minicompress.engine import Tensor, no_grad
+from minicompress.errors import InputError, InputTypeError
 from minicompress.nn import Conv2d, Linear, Module, Sequential
 from minicompress.nn.losses import mse
 from minicompress.optim import Adam
@@ -33,12 +34,12 @@ from minicompress.training import fit
 
 def _layer_index(model, index, role="model") -> int:
     if not isinstance(model, Sequential):
-        raise TypeError(f"the {role} must be a Sequential to tap a middle layer, got {type(model).__name__}")
+        raise InputTypeError(f"the {role} must be a Sequential to tap a middle layer, got {type(model).__name__}")
     if isinstance(index, bool) or not isinstance(index, numbers.Integral):
-        raise TypeError(f"layer index must be an int, got {type(index).__name__}")
+        raise InputTypeError(f"layer index must be an int, got {type(index).__name__}")
     n = len(model)
     if not -n <= index < n:
-        raise ValueError(f"layer index {index} is out of range for the {role}'s {n} layers (0..{n - 1})")
+        raise InputError(f"layer index {index} is out of range for the {role}'s {n} layers (0..{n - 1})")
     return int(index) % n
 
 
@@ -74,7 +75,7 @@ def layer_outputs(model: Sequential, x: np.ndarray, index: int, batch_size: int 
     finally:
         model.train(was_training)
     if not parts:
-        raise ValueError("layer_outputs() got no samples")
+        raise InputError("layer_outputs() got no samples")
     return np.concatenate(parts)
 
 
@@ -96,12 +97,12 @@ def make_adapter(student_shape, teacher_shape, seed=0) -> Module:
         return Linear(s[0], t[0], seed=seed)
     if len(s) == 3 and len(t) == 3:
         if s[1:] != t[1:]:
-            raise ValueError(
+            raise InputError(
                 f"student feature maps are {s[1]}x{s[2]} but the teacher's are {t[1]}x{t[2]}; a 1x1 "
                 "adapter keeps height and width, so choose layers whose maps have the same size"
             )
         return Conv2d(s[0], t[0], 1, seed=seed)
-    raise ValueError(
+    raise InputError(
         f"cannot adapt student features of shape {s} to teacher features of shape {t}; both must be "
         "flat (C,) or both feature maps (C, H, W)"
     )
@@ -125,7 +126,7 @@ def hint_loss(student_features, teacher_features, adapter: Module | None = None)
     h = np.asarray(teacher_features.data if isinstance(teacher_features, Tensor) else teacher_features)
     r = adapter(g) if adapter is not None else g
     if r.shape != h.shape:
-        raise ValueError(
+        raise InputError(
             f"adapted student features have shape {r.shape} but the teacher's have shape {h.shape}"
             + ("" if adapter is not None else "; pass an adapter (make_adapter) to map one onto the other")
         )

@@ -22,18 +22,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from minicompress.errors import InputError, InputTypeError
+
 MAX_CODE_LENGTH = 32
 
 
 def _check_symbols(symbols, alphabet_size: int | None = None) -> np.ndarray:
     s = np.asarray(symbols)
     if s.size and s.dtype.kind not in "iu":
-        raise TypeError(f"symbols must be integers; got dtype {s.dtype}")
+        raise InputTypeError(f"symbols must be integers; got dtype {s.dtype}")
     s = s.reshape(-1).astype(np.int64)
     if s.size and s.min() < 0:
-        raise ValueError("symbols must be non-negative integers")
+        raise InputError("symbols must be non-negative integers")
     if alphabet_size is not None and s.size and s.max() >= alphabet_size:
-        raise ValueError(f"symbol {s.max()} is outside the alphabet 0..{alphabet_size - 1}")
+        raise InputError(f"symbol {s.max()} is outside the alphabet 0..{alphabet_size - 1}")
     return s
 
 
@@ -51,7 +53,7 @@ def code_lengths(frequencies) -> np.ndarray:
     """
     f = np.asarray(frequencies, dtype=np.int64).reshape(-1)
     if f.size and f.min() < 0:
-        raise ValueError("frequencies must be >= 0")
+        raise InputError("frequencies must be >= 0")
     lengths = np.zeros(f.size, dtype=np.int64)
     used = np.flatnonzero(f)
     if used.size == 1:
@@ -67,7 +69,7 @@ def code_lengths(frequencies) -> np.ndarray:
         lengths[sb] += 1
         heapq.heappush(heap, (fa + fb, min(ma, mb), sa + sb))
     if lengths.max(initial=0) > MAX_CODE_LENGTH:
-        raise ValueError(f"a code length exceeds {MAX_CODE_LENGTH} bits; the frequencies are too skewed")
+        raise InputError(f"a code length exceeds {MAX_CODE_LENGTH} bits; the frequencies are too skewed")
     return lengths
 
 
@@ -84,7 +86,7 @@ def canonical_codes(lengths) -> np.ndarray:
             code = 0
         codes[s], prev = code, length
     if order and code >= 1 << order[-1][0]:
-        raise ValueError("these code lengths do not form a prefix code (Kraft sum > 1)")
+        raise InputError("these code lengths do not form a prefix code (Kraft sum > 1)")
     return codes
 
 
@@ -127,7 +129,7 @@ class HuffmanCode:
             return np.zeros(0, dtype=np.uint8), 0
         lens = self.lengths[s]
         if np.any(lens == 0):
-            raise ValueError(f"symbol {int(s[lens == 0][0])} has no codeword in this code")
+            raise InputError(f"symbol {int(s[lens == 0][0])} has no codeword in this code")
         width = int(lens.max())
         # each codeword left-aligned in `width` bits; keep its first `len` bits
         shifts = np.arange(width - 1, -1, -1)
@@ -146,7 +148,7 @@ class HuffmanCode:
         bits = np.unpackbits(data)
         if n_bits is not None:
             if n_bits > bits.size:
-                raise ValueError(f"need {n_bits} bits, the data holds {bits.size}")
+                raise InputError(f"need {n_bits} bits, the data holds {bits.size}")
             bits = bits[:n_bits]
         # canonical decoding tables: per length, the first code and the symbols in order
         used = [(int(length), s) for s, length in enumerate(self.lengths) if length > 0]
@@ -165,7 +167,7 @@ class HuffmanCode:
             code, length = 0, 0
             while True:
                 if pos >= total or length >= max_len:
-                    raise ValueError(f"Huffman data ends or is corrupt at symbol {i} of {n_symbols}")
+                    raise InputError(f"Huffman data ends or is corrupt at symbol {i} of {n_symbols}")
                 code = (code << 1) | bitlist[pos]
                 pos += 1
                 length += 1

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minicompress.engine import Function, Tensor
+from minicompress.errors import InputError
 from minicompress.nn import Conv2d, Linear, Module, Parameter
 from minicompress.optim import Adam
 from minicompress.rng import as_generator
@@ -42,7 +43,7 @@ INITS = ("linear", "density", "random")
 def init_centroids(values: np.ndarray, k: int, init: str = "linear", seed=0) -> np.ndarray:
     """k starting centroids for the 1-D ``values`` (sorted ascending, float64)."""
     if init not in INITS:
-        raise ValueError(f"unknown centroid init {init!r}; choose one of {INITS}")
+        raise InputError(f"unknown centroid init {init!r}; choose one of {INITS}")
     v = np.asarray(values, dtype=np.float64).reshape(-1)
     if init == "linear":
         return np.linspace(v.min(), v.max(), k)
@@ -80,12 +81,12 @@ def kmeans_1d(values, k: int, init: str = "linear", seed=0, max_iter: int = 100,
         A cluster that loses all its members is dropped (its index is reused).
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer; got {k!r}")
+        raise InputError(f"k must be a positive integer; got {k!r}")
     v = np.asarray(values, dtype=np.float64).reshape(-1)
     if v.size == 0:
-        raise ValueError("cannot cluster an empty set of values")
+        raise InputError("cannot cluster an empty set of values")
     if not np.all(np.isfinite(v)):
-        raise ValueError("values must be finite")
+        raise InputError("values must be finite")
     k = min(int(k), np.unique(v).size)
     c = np.unique(init_centroids(v, k, init, seed))
     for _ in range(max_iter):
@@ -144,15 +145,15 @@ def cluster_weights(w, k: int | None = None, *, bits: int | None = None, init: s
     Clustering
     """
     if (k is None) == (bits is None):
-        raise ValueError("give exactly one of k (number of centroids) and bits (k = 2**bits)")
+        raise InputError("give exactly one of k (number of centroids) and bits (k = 2**bits)")
     if bits is not None:
         if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 16:
-            raise ValueError(f"bits must be an integer in [1, 16]; got {bits!r}")
+            raise InputError(f"bits must be an integer in [1, 16]; got {bits!r}")
         k = 2**int(bits)
     w = np.asarray(w)
     nonzero = w != 0
     if not nonzero.any():
-        raise ValueError("every weight is zero: nothing to cluster")
+        raise InputError("every weight is zero: nothing to cluster")
     centroids, labels = kmeans_1d(w[nonzero], k, init, seed, max_iter)
     indices = np.full(w.shape, -1, dtype=np.int64)
     indices[nonzero] = labels
@@ -184,16 +185,16 @@ def share_weights(model: Module, bits=5, *, init: str = "linear", seed=0,
     """
     layers = weighted_layers(model)
     if not layers:
-        raise ValueError("the model has no Linear or Conv2d layer to cluster")
+        raise InputError("the model has no Linear or Conv2d layer to cluster")
     if isinstance(bits, dict):
         unknown = set(bits) - {n for n, _ in layers}
         if unknown:
-            raise ValueError(f"bits names unknown layers {sorted(unknown)}; layers are {[n for n, _ in layers]}")
+            raise InputError(f"bits names unknown layers {sorted(unknown)}; layers are {[n for n, _ in layers]}")
     out = {}
     for i, (name, layer) in enumerate(layers):
         b = bits.get(name, 5) if isinstance(bits, dict) else bits
         if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 1 <= b <= 8:
-            raise ValueError(f"bits for layer {name!r} must be an integer in [1, 8]; got {b!r}")
+            raise InputError(f"bits for layer {name!r} must be an integer in [1, 8]; got {b!r}")
         w = layer.effective("weight").data
         k = 2**int(b) - 1 if reserve_zero and np.any(w == 0) else 2**int(b)
         cl = cluster_weights(w, max(k, 1), init=init, seed=int(seed) + i)
@@ -247,7 +248,7 @@ class CentroidOptimizer:
         for name, cl in clusterings.items():
             layer = model.get_submodule(name)
             if layer.weight.shape != cl.indices.shape:
-                raise ValueError(f"layer {name!r}: weight {layer.weight.shape} does not match its clustering "
+                raise InputError(f"layer {name!r}: weight {layer.weight.shape} does not match its clustering "
                                  f"{cl.indices.shape}")
             self.layers.append((layer, cl, Parameter(cl.codebook.astype(np.float32))))
         biases = [m.bias for _, m in weighted_layers(model) if m.bias is not None]

@@ -49,6 +49,7 @@ from minicompress.compress.huffman import HuffmanCode
 from minicompress.compress.sparse import RelativeCSR
 from minicompress.compress.sparse import pack_bits as pack_fixed
 from minicompress.compress.sparse import unpack_bits as unpack_fixed
+from minicompress.errors import InputError
 from minicompress.io import architecture, atomic_write, from_architecture
 from minicompress.nn import Conv2d, Linear, Module
 
@@ -75,7 +76,7 @@ def _huffman_section(symbols, alphabet):
     """Code lengths (u8 each) + bit stream; returns (bytes, n_bits)."""
     code = HuffmanCode.fit(symbols, alphabet)
     if code.lengths.max(initial=0) > 255:
-        raise ValueError("a Huffman code length does not fit one byte")
+        raise InputError("a Huffman code length does not fit one byte")
     data, n_bits = code.encode(symbols)
     return code.lengths.astype(np.uint8).tobytes() + data.tobytes(), n_bits
 
@@ -91,7 +92,7 @@ def _encode_layer(name, layer, gap_bits, values, huffman):
     else:
         nonzero = np.unique(w[w != 0])
         if nonzero.size + 1 > MAX_CODEBOOK:
-            raise ValueError(f"layer {name!r} has {nonzero.size} distinct weights; a codebook holds at most "
+            raise InputError(f"layer {name!r} has {nonzero.size} distinct weights; a codebook holds at most "
                              f"{MAX_CODEBOOK - 1} (+ zero). Cluster the weights first "
                              "(minicompress.compress.kmeans.share_weights) or pack with values='float32'")
         codebook = np.concatenate([[0.0], nonzero]).astype("<f4")
@@ -132,10 +133,10 @@ def pack_bytes(model: Module, *, gap_bits=None, values: str = "codebook", huffma
         Huffman-code indices and gaps (else fixed width).
     """
     if values not in ("codebook", "float32"):
-        raise ValueError(f"values must be 'codebook' or 'float32'; got {values!r}")
+        raise InputError(f"values must be 'codebook' or 'float32'; got {values!r}")
     layers = _weighted(model)
     if not layers:
-        raise ValueError("the model has no Linear or Conv2d layer to pack")
+        raise InputError("the model has no Linear or Conv2d layer to pack")
     entries, payload = [], []
     for name, layer in layers:
         entry, blob = _encode_layer(name, layer, _gap_bits_for(name, layer, gap_bits), values, huffman)
@@ -164,31 +165,31 @@ def unpack_bytes(data: bytes) -> Module:
     """Rebuild the model from packed bytes; ``ValueError`` for anything that is not a valid file."""
     data = bytes(data)
     if len(data) < _PREFIX.size + 4:
-        raise ValueError(f"not a packed model: {len(data)} bytes is shorter than the {_PREFIX.size + 4}-byte "
+        raise InputError(f"not a packed model: {len(data)} bytes is shorter than the {_PREFIX.size + 4}-byte "
                          "prefix and checksum (truncated?)")
     magic, version, header_len = _PREFIX.unpack_from(data)
     if magic != MAGIC:
-        raise ValueError(f"not a packed minicompress model: magic {magic!r}, expected {MAGIC!r}")
+        raise InputError(f"not a packed minicompress model: magic {magic!r}, expected {MAGIC!r}")
     if version != VERSION:
-        raise ValueError(f"packed model format version {version} is unknown; this minicompress reads {VERSION}")
+        raise InputError(f"packed model format version {version} is unknown; this minicompress reads {VERSION}")
     start = _PREFIX.size + header_len
     if start + 4 > len(data):
-        raise ValueError(f"packed model is truncated: header needs {header_len} bytes, file has {len(data)}")
+        raise InputError(f"packed model is truncated: header needs {header_len} bytes, file has {len(data)}")
     try:
         header = json.loads(data[_PREFIX.size:start].decode())
         payload_len = int(header["payload"])
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
-        raise ValueError(f"packed model has a corrupt header ({err})") from None
+        raise InputError(f"packed model has a corrupt header ({err})") from None
     if start + payload_len + 4 != len(data):
-        raise ValueError(f"packed model is truncated or has trailing bytes: expected "
+        raise InputError(f"packed model is truncated or has trailing bytes: expected "
                          f"{start + payload_len + 4} bytes, got {len(data)}")
     (crc,) = struct.unpack_from("<I", data, len(data) - 4)
     if crc != zlib.crc32(data[:-4]):
-        raise ValueError("packed model checksum does not match: the file is corrupt")
+        raise InputError("packed model checksum does not match: the file is corrupt")
     try:
         return _rebuild(header, data, start)
     except (KeyError, TypeError, IndexError, StopIteration) as err:
-        raise ValueError(f"packed model header does not describe its payload ({type(err).__name__}: {err})") \
+        raise InputError(f"packed model header does not describe its payload ({type(err).__name__}: {err})") \
             from None
 
 
@@ -230,7 +231,7 @@ def unpack(path) -> Module:
     """Read a packed model file written by :func:`pack`."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise ValueError(f"packed model file {path!r} does not exist")
+        raise InputError(f"packed model file {path!r} does not exist")
     with open(path, "rb") as f:
         return unpack_bytes(f.read())
 

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from minicompress.errors import InputError, InputTypeError
 from minicompress.kernels import check_network_input, csr_linear, pack_sparse_network, run_network_unchecked, to_csr
 from minicompress.nn import Dropout, Flatten, Linear, Module, ReLU, Sequential
 
@@ -65,9 +66,9 @@ _HEADER = struct.Struct("<4sBBBBI")  # magic, version, index_bits, dtype code, n
 
 def _check_bits(bits, name="index_bits", low=1, high=32):
     if isinstance(bits, (bool, np.bool_)) or not isinstance(bits, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(bits).__name__}")
+        raise InputTypeError(f"{name} must be an integer, got {type(bits).__name__}")
     if not low <= bits <= high:
-        raise ValueError(f"{name} must be in [{low}, {high}], got {bits}")
+        raise InputError(f"{name} must be in [{low}, {high}], got {bits}")
     return int(bits)
 
 
@@ -90,12 +91,12 @@ def pack_bits(ints, bits: int) -> np.ndarray:
     bits = _check_bits(bits, "bits")
     arr = np.asarray(ints)
     if arr.ndim != 1:
-        raise ValueError(f"ints must be 1-D, got shape {arr.shape}")
+        raise InputError(f"ints must be 1-D, got shape {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"ints must be integers, got dtype {arr.dtype}")
+        raise InputTypeError(f"ints must be integers, got dtype {arr.dtype}")
     arr = arr.astype(np.int64)
     if arr.size and (arr.min() < 0 or arr.max() >= 2**bits):
-        raise ValueError(f"every value must lie in [0, {2**bits - 1}] to fit {bits} bits; "
+        raise InputError(f"every value must lie in [0, {2**bits - 1}] to fit {bits} bits; "
                          f"got range [{arr.min()}, {arr.max()}]")
     bit_matrix = ((arr[:, None] >> np.arange(bits)) & 1).astype(np.uint8)
     return np.packbits(bit_matrix.reshape(-1), bitorder="little")
@@ -107,7 +108,7 @@ def unpack_bits(buf, bits: int, count: int) -> np.ndarray:
     buf = np.frombuffer(bytes(buf), dtype=np.uint8) if not isinstance(buf, np.ndarray) else buf
     needed = -(-count * bits // 8)
     if buf.size < needed:
-        raise ValueError(f"{count} values of {bits} bits need {needed} bytes, got {buf.size}")
+        raise InputError(f"{count} values of {bits} bits need {needed} bytes, got {buf.size}")
     stream = np.unpackbits(buf[:needed], bitorder="little")[: count * bits]
     return (stream.reshape(count, bits).astype(np.int64) << np.arange(bits)).sum(axis=1)
 
@@ -148,13 +149,13 @@ class RelativeCSR:
             5 is Deep Compression's choice for fully connected layers, 8 for convolutions.
         """
         if not isinstance(w, np.ndarray):
-            raise TypeError(f"w must be a numpy.ndarray, got {type(w).__name__}")
+            raise InputTypeError(f"w must be a numpy.ndarray, got {type(w).__name__}")
         if w.ndim < 2:
-            raise ValueError(f"w must have at least 2 dimensions (rows, columns), got shape {w.shape}")
+            raise InputError(f"w must have at least 2 dimensions (rows, columns), got shape {w.shape}")
         if w.dtype not in _CODES:
-            raise TypeError(f"w must be float16, float32 or float64, got {w.dtype}")
+            raise InputTypeError(f"w must be float16, float32 or float64, got {w.dtype}")
         if not np.all(np.isfinite(w)):
-            raise ValueError("w must be finite (no NaN or inf)")
+            raise InputError("w must be finite (no NaN or inf)")
         index_bits = _check_bits(index_bits, high=16)
         rows = w.shape[0]
         flat = w.reshape(rows, int(np.prod(w.shape[1:])))
@@ -242,7 +243,7 @@ class RelativeCSR:
     def to_bytes(self) -> bytes:
         """The layout described in the module docstring; ``len(...) == nbytes()``."""
         if self.indptr[-1] >= 2**32:
-            raise ValueError("too many stored entries for u32 row pointers")
+            raise InputError("too many stored entries for u32 row pointers")
         head = _HEADER.pack(_MAGIC, _VERSION, self.index_bits, _CODES[self.values.dtype],
                             len(self.shape), self.n_stored)
         head += struct.pack(f"<{len(self.shape)}I", *self.shape)
@@ -258,19 +259,19 @@ class RelativeCSR:
         """Read what :meth:`to_bytes` wrote; ``ValueError`` if ``buf`` is not such a record."""
         buf = bytes(buf)
         if len(buf) < _HEADER.size:
-            raise ValueError(f"buffer of {len(buf)} bytes is too short for a RelativeCSR header")
+            raise InputError(f"buffer of {len(buf)} bytes is too short for a RelativeCSR header")
         magic, version, bits, code, ndim, n_stored = _HEADER.unpack_from(buf)
         if magic != _MAGIC or version != _VERSION:
-            raise ValueError(f"not a RelativeCSR v{_VERSION} record (magic {magic!r}, version {version})")
+            raise InputError(f"not a RelativeCSR v{_VERSION} record (magic {magic!r}, version {version})")
         if code not in _DTYPES:
-            raise ValueError(f"unknown value dtype code {code}")
+            raise InputError(f"unknown value dtype code {code}")
         pos = _HEADER.size
         shape = struct.unpack_from(f"<{ndim}I", buf, pos)
         pos += 4 * ndim
         dtype = _DTYPES[code]
         sizes = [4 * (shape[0] + 1), -(-n_stored * bits // 8), n_stored * dtype.itemsize]
         if len(buf) != pos + sum(sizes):
-            raise ValueError(f"RelativeCSR record should be {pos + sum(sizes)} bytes, got {len(buf)}")
+            raise InputError(f"RelativeCSR record should be {pos + sum(sizes)} bytes, got {len(buf)}")
         indptr = np.frombuffer(buf, "<u4", shape[0] + 1, pos).astype(np.int64)
         pos += sizes[0]
         gaps = unpack_bits(np.frombuffer(buf, np.uint8, sizes[1], pos), bits, n_stored)
@@ -292,7 +293,7 @@ class RelativeCSR:
 # --------------------------------------------------------------- inference
 def _plan(model: Module):
     if not isinstance(model, Sequential):
-        raise TypeError(f"inference plans take a Sequential model, got {type(model).__name__}")
+        raise InputTypeError(f"inference plans take a Sequential model, got {type(model).__name__}")
     steps = []
     for i, layer in enumerate(model):
         if isinstance(layer, Linear):
@@ -306,7 +307,7 @@ def _plan(model: Module):
         elif isinstance(layer, Dropout):
             continue  # identity at inference
         else:
-            raise TypeError(f"layer {i} is {type(layer).__name__}; sparse inference handles "
+            raise InputTypeError(f"layer {i} is {type(layer).__name__}; sparse inference handles "
                             "Linear, ReLU, Flatten and Dropout only")
     return steps
 
@@ -394,9 +395,9 @@ class SparseInference:
 
     def __init__(self, steps, fused_max_batch: int = FUSED_MAX_BATCH):
         if isinstance(fused_max_batch, (bool, np.bool_)) or not isinstance(fused_max_batch, (int, np.integer)):
-            raise TypeError(f"fused_max_batch must be an integer, got {type(fused_max_batch).__name__}")
+            raise InputTypeError(f"fused_max_batch must be an integer, got {type(fused_max_batch).__name__}")
         if fused_max_batch < 0:
-            raise ValueError(f"fused_max_batch must be >= 0, got {fused_max_batch}")
+            raise InputError(f"fused_max_batch must be >= 0, got {fused_max_batch}")
         self.fused_max_batch = int(fused_max_batch)
         self.steps = []
         for s in steps:
@@ -428,7 +429,7 @@ class SparseInference:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """x (N, ...) float -> logits (N, out); equal to ``DenseInference`` up to rounding."""
         if not isinstance(x, np.ndarray) or x.ndim < 2:
-            raise TypeError(f"x must be a numpy.ndarray of shape (N, ...), got {type(x).__name__} "
+            raise InputTypeError(f"x must be a numpy.ndarray of shape (N, ...), got {type(x).__name__} "
                             f"{getattr(x, 'shape', '')}")
         net = self.network
         if net is not None and len(x) <= self.fused_max_batch:

@@ -26,6 +26,7 @@ import numbers
 
 import numpy as np
 
+from minicompress.errors import InputError, InputTypeError
 from minicompress.io import copy_model
 from minicompress.models import build, mlp
 from minicompress.nn import Linear, Sequential
@@ -54,12 +55,12 @@ def class_subset(x: np.ndarray, y: np.ndarray, classes, relabel: bool = True):
     x, y = np.asarray(x), np.asarray(y)
     classes = [int(c) for c in classes]
     if not classes or len(set(classes)) != len(classes):
-        raise ValueError(f"classes must be a non-empty list of distinct labels, got {classes}")
+        raise InputError(f"classes must be a non-empty list of distinct labels, got {classes}")
     if len(x) != len(y):
-        raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
+        raise InputError(f"x has {len(x)} samples but y has {len(y)}")
     missing = [c for c in classes if not np.any(y == c)]
     if missing:
-        raise ValueError(f"no samples of class(es) {missing}; labels present: {sorted(set(y.tolist()))}")
+        raise InputError(f"no samples of class(es) {missing}; labels present: {sorted(set(y.tolist()))}")
     keep = np.isin(y, classes)
     y_sub = y[keep]
     if relabel:
@@ -74,13 +75,13 @@ def few_per_class(x: np.ndarray, y: np.ndarray, per_class: int, seed=0):
     Returns ``(x_few, y_few)`` in class order; ``ValueError`` if a class has fewer samples.
     """
     if isinstance(per_class, bool) or not isinstance(per_class, numbers.Integral) or per_class < 1:
-        raise ValueError(f"per_class must be a positive integer, got {per_class!r}")
+        raise InputError(f"per_class must be a positive integer, got {per_class!r}")
     rng = as_generator(seed)
     picks = []
     for c in np.unique(y):
         idx = np.flatnonzero(y == c)
         if len(idx) < per_class:
-            raise ValueError(f"class {c} has only {len(idx)} samples, fewer than per_class={per_class}")
+            raise InputError(f"class {c} has only {len(idx)} samples, fewer than per_class={per_class}")
         picks.append(rng.choice(idx, per_class, replace=False))
     picks = np.concatenate(picks)
     return x[picks], y[picks]
@@ -90,11 +91,11 @@ def few_per_class(x: np.ndarray, y: np.ndarray, per_class: int, seed=0):
 def head_index(model: Sequential) -> int:
     """The index of the last ``Linear`` layer: the classifier head."""
     if not isinstance(model, Sequential):
-        raise TypeError(f"expected a Sequential model, got {type(model).__name__}")
+        raise InputTypeError(f"expected a Sequential model, got {type(model).__name__}")
     for i in range(len(model) - 1, -1, -1):
         if isinstance(model[i], Linear):
             return i
-    raise ValueError("the model has no Linear layer to serve as its head")
+    raise InputError("the model has no Linear layer to serve as its head")
 
 
 def replace_head(model: Sequential, num_classes: int, seed=0, head_from: int | None = None) -> Sequential:
@@ -106,11 +107,11 @@ def replace_head(model: Sequential, num_classes: int, seed=0, head_from: int | N
     The input model is not modified.
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        raise InputError(f"num_classes must be a positive integer, got {num_classes!r}")
     last = head_index(model)
     start = last if head_from is None else int(head_from)
     if not 0 <= start <= last:
-        raise ValueError(f"head_from must be in [0, {last}] (the last Linear is layer {last}), got {head_from}")
+        raise InputError(f"head_from must be in [0, {last}] (the last Linear is layer {last}), got {head_from}")
     rng = as_generator(seed)
     layers = list(copy_model(model))
     for i in range(start, len(layers)):
@@ -133,10 +134,10 @@ def param_groups(model: Sequential, head_lr: float, body_lr: float | None,
     """
     for name, lr in (("head_lr", head_lr), ("body_lr", body_lr)):
         if lr is not None and (not np.isfinite(lr) or lr < 0):
-            raise ValueError(f"{name} must be a finite learning rate >= 0, got {lr}")
+            raise InputError(f"{name} must be a finite learning rate >= 0, got {lr}")
     h = head_index(model) if head_from is None else int(head_from)
     if not 0 <= h < len(model):
-        raise ValueError(f"head_from must be a layer index in [0, {len(model) - 1}], got {head_from}")
+        raise InputError(f"head_from must be a layer index in [0, {len(model) - 1}], got {head_from}")
     body = [p for layer in list(model)[:h] for p in layer.parameters()]
     head = [p for layer in list(model)[h:] for p in layer.parameters()]
     for layer in list(model)[h:]:
@@ -171,10 +172,10 @@ def fine_tune(model: Sequential, x: np.ndarray, y: np.ndarray, *, strategy: str 
     ``fit``'s per-epoch logs.
     """
     if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        raise InputError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     if strategy == "head":
         if body_lr is not None:
-            raise ValueError("strategy='head' freezes the body; leave body_lr=None or use strategy='full'")
+            raise InputError("strategy='head' freezes the body; leave body_lr=None or use strategy='full'")
         groups = param_groups(model, head_lr, None, head_from)
     else:
         groups = param_groups(model, head_lr, head_lr / 10 if body_lr is None else body_lr, head_from)
@@ -194,7 +195,7 @@ def _new_model(arch: str, num_classes: int, seed) -> Sequential:
         return replace_head(build("lenet5", seed=seed), num_classes, seed=seed)
     if arch == "mlp":
         return mlp([784, 256, 128, num_classes], seed=seed)
-    raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    raise InputError(f"arch must be one of {ARCHS}, got {arch!r}")
 
 
 def transfer_experiment(data=None, *, arch: str = "lenet5", source_classes=(0, 1, 2, 3, 4),

@@ -6,6 +6,7 @@ import gzip
 import os
 import zlib
 
+from minicompress.errors import InputError
 from minicompress.rng import as_generator  # noqa: F401  (re-exported for the data layer)
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -31,7 +32,7 @@ def read_maybe_gzip(path: str | os.PathLike) -> bytes:
         return gzip.decompress(raw)
     except (EOFError, OSError, zlib.error) as exc:
         # EOFError: stream cut short; BadGzipFile (an OSError), zlib.error: bad header/CRC/data.
-        raise ValueError(
+        raise InputError(
             f"{os.fspath(path)}: starts with the gzip magic 1f 8b but is not a complete gzip "
             f"stream ({type(exc).__name__}: {exc}); the file is truncated or corrupt"
         ) from exc

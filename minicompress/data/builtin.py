@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from minicompress.errors import InputError, InputTypeError
+
 from ._common import read_maybe_gzip
 from .idx import MNIST_IMAGES_MAGIC, MNIST_LABELS_MAGIC, mnist_arrays, parse_idx
 
@@ -40,7 +42,7 @@ def _verified_bytes(path: Path, sha256: str) -> bytes:
     """Return the decompressed content of ``path`` after checking its sha256."""
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != sha256:
-        raise ValueError(
+        raise InputError(
             f"{path}: sha256 is {digest}, expected {sha256}; the shipped mnist10k file is "
             "corrupt or was replaced (reinstall minicompress)"
         )
@@ -116,5 +118,5 @@ def load_mnist10k(
         If a shipped file is corrupt (its sha256 does not match); the message names the file.
     """
     if not isinstance(flatten, (bool, np.bool_)):
-        raise TypeError(f"flatten must be a bool, got {type(flatten).__name__}")
+        raise InputTypeError(f"flatten must be a bool, got {type(flatten).__name__}")
     return _cached(bool(flatten))

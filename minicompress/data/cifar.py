@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from minicompress.errors import InputError
+
 # dtype strings a CIFAR array may use: plain numbers only (no object "O", no structured dtypes).
 _ALLOWED_DTYPES = {"u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f4", "f8", "b1"}
 
@@ -83,18 +85,18 @@ class _ArrayRecord:
     def array(self) -> np.ndarray:
         shape, dt, raw = self.shape, self.dtype_record, self.raw
         if not isinstance(dt, _DTypeRecord):
-            raise ValueError("array without a recorded dtype")
+            raise InputError("array without a recorded dtype")
         if not (isinstance(shape, tuple) and all(isinstance(s, int) and s >= 0 for s in shape)):
-            raise ValueError(f"bad array shape {shape!r}")
+            raise InputError(f"bad array shape {shape!r}")
         if isinstance(raw, str):  # a Python 2 str decoded as text: latin-1 maps bytes 1:1
             raw = raw.encode("latin1")
         if not isinstance(raw, (bytes, bytearray, pickle.PickleBuffer)):
-            raise ValueError(f"array data must be bytes, got {type(raw).__name__}")
+            raise InputError(f"array data must be bytes, got {type(raw).__name__}")
         dtype = dt.dtype()
         need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         have = memoryview(raw).nbytes
         if have != need:
-            raise ValueError(f"array data has {have} bytes, shape {shape} of {dtype} needs {need}")
+            raise InputError(f"array data has {have} bytes, shape {shape} of {dtype} needs {need}")
         flat = np.frombuffer(raw, dtype=dtype).astype(dtype.newbyteorder("="))
         return flat.reshape(shape, order="F" if self.fortran else "C")
 
@@ -164,7 +166,7 @@ def _finish(obj):
         return tuple(_finish(v) for v in obj)
     if isinstance(obj, (_DTypeRecord, _NDArrayMarker)) or obj is _NDArrayMarker:
         # Allowed only as parts of an array; anywhere else the file is not a CIFAR batch.
-        raise ValueError("a dtype or ndarray type outside an array")
+        raise InputError("a dtype or ndarray type outside an array")
     return obj
 
 
@@ -179,7 +181,7 @@ def safe_load(path: str | os.PathLike):
         return _finish(obj)
     except (pickle.UnpicklingError, ValueError, EOFError, TypeError, AttributeError,
             IndexError, KeyError, UnicodeError, OverflowError) as exc:
-        raise ValueError(f"{os.fspath(path)}: not a readable CIFAR-10 batch: {exc}") from exc
+        raise InputError(f"{os.fspath(path)}: not a readable CIFAR-10 batch: {exc}") from exc
 
 
 def _get(d: dict, key: str):
@@ -202,27 +204,27 @@ def read_cifar10_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]
     name = os.fspath(path)
     d = safe_load(path)
     if not isinstance(d, dict):
-        raise ValueError(f"{name}: a CIFAR-10 batch is a dict, got {type(d).__name__}")
+        raise InputError(f"{name}: a CIFAR-10 batch is a dict, got {type(d).__name__}")
     try:
         data, labels = _get(d, "data"), _get(d, "labels")
     except KeyError as exc:
-        raise ValueError(f"{name}: CIFAR-10 batch has no {exc.args[0]!r} entry") from None
+        raise InputError(f"{name}: CIFAR-10 batch has no {exc.args[0]!r} entry") from None
     if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
             and data.shape[1] == 3072):
-        raise ValueError(
+        raise InputError(
             f"{name}: 'data' must be a uint8 array of shape (N, 3072), got "
             f"{getattr(data, 'dtype', type(data).__name__)} {getattr(data, 'shape', '')}"
         )
     if not (isinstance(labels, (list, np.ndarray))
             and all(isinstance(v, (int, np.integer)) for v in labels)):
-        raise ValueError(f"{name}: 'labels' must be a list of ints")
+        raise InputError(f"{name}: 'labels' must be a list of ints")
     y = np.asarray(labels, dtype=np.int64).reshape(-1)
     if y.shape[0] != data.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"{name}: image/label count mismatch: {data.shape[0]} images, {y.shape[0]} labels"
         )
     if y.size and (y.min() < 0 or y.max() > 9):
-        raise ValueError(f"{name}: labels must be 0-9, found {y.min()}..{y.max()}")
+        raise InputError(f"{name}: labels must be 0-9, found {y.min()}..{y.max()}")
     return data.reshape(-1, 3, 32, 32), y
 
 
@@ -254,7 +256,7 @@ def load_cifar10(
     """
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be uint8, float32 or float64, got {dtype}")
+        raise InputError(f"dtype must be uint8, float32 or float64, got {dtype}")
     directory = Path(directory)
     missing = [n for n in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
                if not (directory / n).is_file()]

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from minicompress.errors import InputError
+
 from ._common import read_maybe_gzip
 
 # IDX type code -> big-endian numpy dtype.
@@ -40,22 +42,22 @@ def parse_idx(data: bytes, name: str = "<bytes>", expected_magic: int | None = N
     ``name`` is used only in error messages.
     """
     if len(data) < 4:
-        raise ValueError(f"{name}: {len(data)} bytes is too short for an IDX file (4-byte magic)")
+        raise InputError(f"{name}: {len(data)} bytes is too short for an IDX file (4-byte magic)")
     (magic,) = struct.unpack(">I", data[:4])
     if expected_magic is not None and magic != expected_magic:
-        raise ValueError(
+        raise InputError(
             f"{name}: IDX magic number is 0x{magic:08X}, expected 0x{expected_magic:08X}"
         )
     type_code, ndim = data[2], data[3]
     if data[:2] != b"\x00\x00" or type_code not in IDX_DTYPES or ndim == 0:
         codes = ", ".join(f"0x{c:02X}" for c in IDX_DTYPES)
-        raise ValueError(
+        raise InputError(
             f"{name}: 0x{magic:08X} is not an IDX magic number (expected 0x0000TTDD with "
             f"type code TT in {codes} and DD >= 1 dimensions)"
         )
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise ValueError(
+        raise InputError(
             f"{name}: truncated IDX header: {ndim} dimensions need {header} header bytes, "
             f"the file has {len(data)}"
         )
@@ -64,7 +66,7 @@ def parse_idx(data: bytes, name: str = "<bytes>", expected_magic: int | None = N
     expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "has trailing bytes"
-        raise ValueError(
+        raise InputError(
             f"{name}: IDX file {what}: dimensions {tuple(shape)} of {dtype.name} need "
             f"{expected} bytes (header included), the file has {len(data)}"
         )
@@ -139,7 +141,7 @@ def load_mnist(
         Bad magic numbers, truncated files, image and label counts that differ, labels > 9.
     """
     if kind not in ("train", "t10k"):
-        raise ValueError(f"kind must be 'train' or 't10k', got {kind!r}")
+        raise InputError(f"kind must be 'train' or 't10k', got {kind!r}")
     directory = Path(directory)
     img_path = _find(directory, [f"{kind}-images-idx3-ubyte", f"{kind}-images.idx3-ubyte"])
     lbl_path = _find(directory, [f"{kind}-labels-idx1-ubyte", f"{kind}-labels.idx1-ubyte"])
@@ -153,12 +155,12 @@ def mnist_arrays(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Check decoded MNIST arrays and convert them: uint8 (N, H, W) -> float32 in [0, 1]."""
     if images.shape[0] != labels.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"image/label count mismatch: {img_name} holds {images.shape[0]} images, "
             f"{lbl_name} holds {labels.shape[0]} labels"
         )
     if labels.size and labels.max() > 9:
-        raise ValueError(f"{lbl_name}: labels must be 0-9, found {int(labels.max())}")
+        raise InputError(f"{lbl_name}: labels must be 0-9, found {int(labels.max())}")
     n, rows, cols = images.shape
     x = images.astype(np.float32) / np.float32(255.0)
     x = x.reshape(n, rows * cols) if flatten else x.reshape(n, 1, rows, cols)

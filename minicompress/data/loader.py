@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from minicompress.errors import InputError, InputTypeError
+
 from ._common import as_generator
 
 
@@ -56,17 +58,17 @@ class DataLoader:
     ):
         for name, a in (("x", x), ("y", y)):
             if not isinstance(a, np.ndarray):
-                raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+                raise InputTypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
             if a.ndim == 0:
-                raise ValueError(f"{name} must have a sample axis (ndim >= 1), got a 0-d array")
+                raise InputError(f"{name} must have a sample axis (ndim >= 1), got a 0-d array")
         if len(x) != len(y):
-            raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+            raise InputError(f"x and y must have the same length, got {len(x)} and {len(y)}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
-            raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
+            raise InputTypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
         if transform is not None and not callable(transform):
-            raise TypeError(f"transform must be callable or None, got {type(transform).__name__}")
+            raise InputTypeError(f"transform must be callable or None, got {type(transform).__name__}")
         self.x, self.y = x, y
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)

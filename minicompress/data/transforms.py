@@ -19,14 +19,16 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from minicompress.errors import InputError, InputTypeError
+
 from ._common import as_generator
 
 
 def _check_batch(x, who: str) -> np.ndarray:
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{who} expects a numpy.ndarray, got {type(x).__name__}")
+        raise InputTypeError(f"{who} expects a numpy.ndarray, got {type(x).__name__}")
     if x.ndim != 4:
-        raise ValueError(
+        raise InputError(
             f"{who} expects a batch of shape (N, C, H, W), got shape {x.shape} "
             "(for MNIST use load_mnist10k() without flatten=True)"
         )
@@ -52,16 +54,16 @@ class Normalize:
         self.std = np.atleast_1d(np.asarray(std, dtype=np.float64))
         for name, v in (("mean", self.mean), ("std", self.std)):
             if v.ndim != 1 or not np.all(np.isfinite(v)):
-                raise ValueError(f"{name} must be a finite number or 1-D sequence, got {v}")
+                raise InputError(f"{name} must be a finite number or 1-D sequence, got {v}")
         if np.any(self.std <= 0):
-            raise ValueError(f"std must be > 0 for every channel, got {self.std.tolist()}")
+            raise InputError(f"std must be > 0 for every channel, got {self.std.tolist()}")
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = _check_batch(x, "Normalize")
         c = x.shape[1]
         for name, v in (("mean", self.mean), ("std", self.std)):
             if v.size not in (1, c):
-                raise ValueError(f"{name} has {v.size} values but the batch has {c} channels")
+                raise InputError(f"{name} has {v.size} values but the batch has {c} channels")
         dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.dtype(np.float32)
         mean = self.mean.astype(dtype).reshape(1, -1, 1, 1)
         std = self.std.astype(dtype).reshape(1, -1, 1, 1)
@@ -85,7 +87,7 @@ class RandomHorizontalFlip:
 
     def __init__(self, p: float = 0.5, seed: int | np.random.Generator | None = None):
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+            raise InputError(f"p must be a probability in [0, 1], got {p!r}")
         self.p = float(p)
         self.rng = as_generator(seed)
 
@@ -134,9 +136,9 @@ class RandomCrop:
         if len(hw) != 2 or not all(
             isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in hw
         ):
-            raise ValueError(f"size must be an int >= 1 or a pair of them, got {size!r}")
+            raise InputError(f"size must be an int >= 1 or a pair of them, got {size!r}")
         if isinstance(padding, bool) or not isinstance(padding, numbers.Integral) or padding < 0:
-            raise ValueError(f"padding must be an int >= 0, got {padding!r}")
+            raise InputError(f"padding must be an int >= 0, got {padding!r}")
         self.size = (int(hw[0]), int(hw[1]))
         self.padding = int(padding)
         self.fill = float(fill)
@@ -148,7 +150,7 @@ class RandomCrop:
         h, w = self.size
         p = self.padding
         if h > hgt + 2 * p or w > wid + 2 * p:
-            raise ValueError(
+            raise InputError(
                 f"crop size {self.size} is larger than the padded image "
                 f"({hgt + 2 * p}, {wid + 2 * p}) (image {hgt}x{wid}, padding {p})"
             )
@@ -177,7 +179,7 @@ class Compose:
         self.transforms = list(transforms)
         for t in self.transforms:
             if not callable(t):
-                raise TypeError(f"Compose needs callables, got {type(t).__name__}")
+                raise InputTypeError(f"Compose needs callables, got {type(t).__name__}")
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         for t in self.transforms:

@@ -24,6 +24,8 @@ import json
 import math
 import os
 
+from minicompress.errors import InputError
+
 REPORT_FORMAT = "minicompress-demo-report"
 REPORT_VERSION = 1
 KINDS = ("baseline", "as written", "practice")
@@ -35,35 +37,35 @@ DATASET_CREDIT = ("MNIST by Yann LeCun, Corinna Cortes and Christopher J.C. Burg
 
 def _number(value, name, low=None):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+        raise InputError(f"{name} must be a finite number, got {value!r}")
     if low is not None and value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value!r}")
+        raise InputError(f"{name} must be >= {low}, got {value!r}")
 
 
 def check_report(report) -> dict:
     """Check ``report`` against the schema above; return it, or raise ``ValueError`` saying what is wrong."""
     if not isinstance(report, dict):
-        raise ValueError(f"a demo report is a JSON object, got {type(report).__name__}")
+        raise InputError(f"a demo report is a JSON object, got {type(report).__name__}")
     if report.get("format") != REPORT_FORMAT:
-        raise ValueError(f"not a demo report: format is {report.get('format')!r}, expected {REPORT_FORMAT!r}")
+        raise InputError(f"not a demo report: format is {report.get('format')!r}, expected {REPORT_FORMAT!r}")
     if report.get("version") != REPORT_VERSION:
-        raise ValueError(f"demo report version {report.get('version')!r}; this minicompress reads {REPORT_VERSION}")
+        raise InputError(f"demo report version {report.get('version')!r}; this minicompress reads {REPORT_VERSION}")
     stages = report.get("stages")
     if not isinstance(stages, list) or not stages:
-        raise ValueError("a demo report needs a non-empty list 'stages'")
+        raise InputError("a demo report needs a non-empty list 'stages'")
     for i, st in enumerate(stages):
         if not isinstance(st, dict):
-            raise ValueError(f"stages[{i}] must be an object, got {type(st).__name__}")
+            raise InputError(f"stages[{i}] must be an object, got {type(st).__name__}")
         missing = [k for k in STAGE_KEYS if k not in st]
         if missing:
-            raise ValueError(f"stages[{i}] lacks {missing}; every stage has {list(STAGE_KEYS)}")
+            raise InputError(f"stages[{i}] lacks {missing}; every stage has {list(STAGE_KEYS)}")
         if not isinstance(st["name"], str) or st["kind"] not in KINDS:
-            raise ValueError(f"stages[{i}]: name must be a string and kind one of {KINDS}, got {st['kind']!r}")
+            raise InputError(f"stages[{i}]: name must be a string and kind one of {KINDS}, got {st['kind']!r}")
         _number(st["test_accuracy"], f"stages[{i}].test_accuracy", 0)
         if st["test_accuracy"] > 1:
-            raise ValueError(f"stages[{i}].test_accuracy is a fraction in [0, 1], got {st['test_accuracy']}")
+            raise InputError(f"stages[{i}].test_accuracy is a fraction in [0, 1], got {st['test_accuracy']}")
         if isinstance(st["bytes"], bool) or not isinstance(st["bytes"], int) or st["bytes"] <= 0:
-            raise ValueError(f"stages[{i}].bytes must be a positive integer, got {st['bytes']!r}")
+            raise InputError(f"stages[{i}].bytes must be a positive integer, got {st['bytes']!r}")
         _number(st["ratio"], f"stages[{i}].ratio", 0)
         _number(st["seconds"], f"stages[{i}].seconds", 0)
     return report
@@ -82,16 +84,16 @@ def read_report(path) -> dict:
     """Read and check a ``report.json``; ``ValueError`` with a one-line reason otherwise."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise ValueError(f"report file {path!r} does not exist")
+        raise InputError(f"report file {path!r} does not exist")
     try:
         with open(path, encoding="utf-8") as f:
             report = json.load(f)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path!r} is not a JSON file: {err}") from None
+        raise InputError(f"{path!r} is not a JSON file: {err}") from None
     try:
         return check_report(report)
     except ValueError as err:
-        raise ValueError(f"{path!r}: {err}") from None
+        raise InputError(f"{path!r}: {err}") from None
 
 
 def _bytes(n: int) -> str:

@@ -57,6 +57,7 @@ from minicompress.compress.quantization import (
     to_integer,
 )
 from minicompress.data import load_mnist10k
+from minicompress.errors import InputError
 from minicompress.io import copy_model
 from minicompress.models import mlp
 from minicompress.nn import Conv2d, Linear
@@ -151,7 +152,7 @@ def integer_bytes(ints: np.ndarray) -> int:
         info = np.iinfo(dtype)
         if info.min <= lo and hi <= info.max:
             return int(ints.size * np.dtype(dtype).itemsize)
-    raise ValueError(f"integers in [{lo}, {hi}] do not fit in int64")
+    raise InputError(f"integers in [{lo}, {hi}] do not fit in int64")
 
 
 def pruned_bytes(model) -> int:

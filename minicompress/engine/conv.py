@@ -12,23 +12,24 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from minicompress.engine.tensor import Function
+from minicompress.errors import InputError
 
 
 def _check_conv_args(x, w, stride, padding):
     if x.ndim != 4:
-        raise ValueError(f"conv2d expects input of shape (N, C, H, W), got {x.shape}")
+        raise InputError(f"conv2d expects input of shape (N, C, H, W), got {x.shape}")
     if w.ndim != 4:
-        raise ValueError(f"conv2d expects a weight of shape (F, C, kh, kw), got {w.shape}")
+        raise InputError(f"conv2d expects a weight of shape (F, C, kh, kw), got {w.shape}")
     if x.shape[1] != w.shape[1]:
-        raise ValueError(
+        raise InputError(
             f"conv2d: input has {x.shape[1]} channels but the weight expects {w.shape[1]} "
             f"(input {x.shape}, weight {w.shape})"
         )
     if stride < 1 or padding < 0:
-        raise ValueError(f"conv2d needs stride >= 1 and padding >= 0, got {stride}, {padding}")
+        raise InputError(f"conv2d needs stride >= 1 and padding >= 0, got {stride}, {padding}")
     h, wd = x.shape[2] + 2 * padding, x.shape[3] + 2 * padding
     if h < w.shape[2] or wd < w.shape[3]:
-        raise ValueError(
+        raise InputError(
             f"conv2d: the padded input ({h}x{wd}) is smaller than the kernel {w.shape[2:]}"
         )
 
@@ -119,11 +120,11 @@ class MaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel_size=2, stride=None):
         if x.ndim != 4:
-            raise ValueError(f"max_pool2d expects input of shape (N, C, H, W), got {x.shape}")
+            raise InputError(f"max_pool2d expects input of shape (N, C, H, W), got {x.shape}")
         k = kernel_size
         s = stride or k
         if k < 1 or s < 1 or x.shape[2] < k or x.shape[3] < k:
-            raise ValueError(
+            raise InputError(
                 f"max_pool2d: kernel {k} and stride {s} do not fit input of shape {x.shape}"
             )
         ho, wo = (x.shape[2] - k) // s + 1, (x.shape[3] - k) // s + 1

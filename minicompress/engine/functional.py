@@ -9,6 +9,7 @@ import numpy as np
 
 from minicompress.engine import conv, ops
 from minicompress.engine.tensor import Tensor, _wrap
+from minicompress.errors import InputError
 
 
 def _tensor(x) -> Tensor:
@@ -19,7 +20,7 @@ def concatenate(tensors, axis: int = 0) -> Tensor:
     """Join tensors along ``axis``; the gradient is split back."""
     tensors = [_tensor(t) for t in tensors]
     if not tensors:
-        raise ValueError("concatenate needs at least one tensor")
+        raise InputError("concatenate needs at least one tensor")
     return ops.Concatenate.apply(*tensors, axis)
 
 
@@ -57,7 +58,7 @@ def max_pool2d(x: Tensor, kernel_size: int = 2, stride: int | None = None) -> Te
 def dropout(x: Tensor, p: float, rng: np.random.Generator, training: bool = True) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted dropout)."""
     if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        raise InputError(f"dropout probability must be in [0, 1), got {p}")
     if not training or p == 0.0:
         return x
     keep = (rng.random(x.shape) >= p).astype(x.dtype) / (1.0 - p)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from minicompress.engine.tensor import Tensor
+from minicompress.errors import InputTypeError
 
 
 def numerical_grad(f, inputs: list[Tensor], eps: float = 1e-6) -> list[np.ndarray]:
@@ -45,7 +46,7 @@ def gradcheck(f, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e
     inputs = [t if isinstance(t, Tensor) else Tensor(np.asarray(t, dtype=np.float64)) for t in inputs]
     for t in inputs:
         if t.dtype != np.float64:
-            raise TypeError(f"gradcheck needs float64 inputs, got {t.dtype}")
+            raise InputTypeError(f"gradcheck needs float64 inputs, got {t.dtype}")
         t.requires_grad = True
         t.grad = None
     out = f(*inputs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from minicompress.engine.tensor import Context, Function
+from minicompress.errors import InputError
 
 # ----------------------------------------------------------------- arithmetic
 
@@ -90,9 +91,9 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         if a.ndim == 0 or b.ndim == 0:
-            raise ValueError("matmul needs arrays with at least one dimension")
+            raise InputError("matmul needs arrays with at least one dimension")
         if a.shape[-1] != b.shape[0 if b.ndim == 1 else -2]:
-            raise ValueError(f"matmul shapes do not fit: {a.shape} @ {b.shape}")
+            raise InputError(f"matmul shapes do not fit: {a.shape} @ {b.shape}")
         ctx.save_for_backward(a, b)
         return a @ b
 
@@ -377,7 +378,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, w, b=None):
         if x.shape[-1] != w.shape[1]:
-            raise ValueError(
+            raise InputError(
                 f"linear: input has {x.shape[-1]} features but the weight expects {w.shape[1]} "
                 f"(input shape {x.shape}, weight shape {w.shape})"
             )

@@ -16,6 +16,8 @@ import threading
 
 import numpy as np
 
+from minicompress.errors import InputError, InputTypeError
+
 _state = threading.local()
 
 
@@ -156,16 +158,16 @@ class Tensor:
         given, with the tensor's shape.
         """
         if not self.requires_grad:
-            raise ValueError("backward() on a tensor that does not require grad")
+            raise InputError("backward() on a tensor that does not require grad")
         if grad is None:
             if self.data.size != 1:
-                raise ValueError(
+                raise InputError(
                     f"backward() without a gradient needs a 1-element tensor, got shape {self.shape}"
                 )
             grad = np.ones_like(self.data)
         grad = np.asarray(grad, dtype=self.data.dtype)
         if grad.shape != self.shape:
-            raise ValueError(f"gradient shape {grad.shape} does not match tensor shape {self.shape}")
+            raise InputError(f"gradient shape {grad.shape} does not match tensor shape {self.shape}")
 
         order = self._topological_order()
         grads: dict[int, np.ndarray] = {id(self): grad}
@@ -234,7 +236,7 @@ class Tensor:
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
-            raise TypeError("Tensor ** Tensor is not supported; the exponent must be a number")
+            raise InputTypeError("Tensor ** Tensor is not supported; the exponent must be a number")
         return _ops().Pow.apply(self, float(exponent))
 
     def __matmul__(self, other):

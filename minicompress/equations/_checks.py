@@ -10,6 +10,8 @@ import numbers
 
 import numpy as np
 
+from minicompress.errors import InputError, InputTypeError
+
 MAX_BITS = 64
 
 
@@ -32,46 +34,46 @@ def as_real_array(x, name: str = "w") -> np.ndarray:
     try:
         arr = np.asarray(x)
     except Exception as err:  # ragged lists and the like
-        raise TypeError(f"{name} must be a real-valued array, got {type(x).__name__}: {err}") from err
+        raise InputTypeError(f"{name} must be a real-valued array, got {type(x).__name__}: {err}") from err
     if arr.dtype.kind in "biu":
         arr = arr.astype(np.float64)
     elif arr.dtype == np.float16:
         arr = arr.astype(np.float32)
     elif arr.dtype.kind != "f":
-        raise TypeError(
+        raise InputTypeError(
             f"{name} must be a real-valued array (float, int or bool), got dtype {arr.dtype}"
         )
     if arr.size and not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); only finite values are allowed")
+        raise InputError(f"{name} contains {bad} NaN or infinite value(s); only finite values are allowed")
     return arr
 
 
 def check_bits(bits) -> int:
     """Bit width ``b``: an integer (not a bool) in ``[1, MAX_BITS]``."""
     if isinstance(bits, (bool, np.bool_)) or not isinstance(bits, numbers.Integral):
-        raise TypeError(
+        raise InputTypeError(
             f"bits must be an integer in [1, {MAX_BITS}], got {bits!r} of type {type(bits).__name__}"
         )
     bits = int(bits)
     if not 1 <= bits <= MAX_BITS:
-        raise ValueError(f"bits must be an integer in [1, {MAX_BITS}], got {bits}")
+        raise InputError(f"bits must be an integer in [1, {MAX_BITS}], got {bits}")
     return bits
 
 
 def check_real(value, name: str, *, low=None, high=None, low_open=False) -> float:
     """A finite real scalar (not a bool), optionally within ``[low, high]`` (or ``(low, high]``)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
+        raise InputTypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
     value = float(value)
     lo_txt = "(" if low_open else "["
     allowed = f"{lo_txt}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
     if not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number in {allowed}, got {value}")
+        raise InputError(f"{name} must be a finite number in {allowed}, got {value}")
     if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"{name} must be in {allowed}, got {value}")
+        raise InputError(f"{name} must be in {allowed}, got {value}")
     if high is not None and value > high:
-        raise ValueError(f"{name} must be in {allowed}, got {value}")
+        raise InputError(f"{name} must be in {allowed}, got {value}")
     return value
 
 

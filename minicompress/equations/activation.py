@@ -9,6 +9,7 @@ from __future__ import annotations
 from minicompress.engine import Tensor
 from minicompress.equations._checks import check_bits
 from minicompress.equations.quantize import quantize_activations_pow2_step
+from minicompress.errors import InputTypeError
 from minicompress.nn import Module, Sequential
 
 
@@ -52,7 +53,7 @@ def with_activation_quant(model: Sequential, bits: int, after=("ReLU",)) -> Sequ
     (and so its parameter names) shift by the inserted layers. For evaluation only.
     """
     if not isinstance(model, Sequential):
-        raise TypeError(f"with_activation_quant needs a Sequential, got {type(model).__name__}")
+        raise InputTypeError(f"with_activation_quant needs a Sequential, got {type(model).__name__}")
     check_bits(bits)
     layers = []
     for layer in model:

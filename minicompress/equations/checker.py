@@ -25,6 +25,7 @@ from minicompress.equations.properties import (
     function_name,
     run_property,
 )
+from minicompress.errors import InputError
 
 _counter = itertools.count()
 
@@ -52,15 +53,15 @@ def load_candidate(path):
     if not p.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     if p.suffix != ".py":
-        raise ValueError(f"{path} is not a Python file; give a .py file with functions E1, E2, ...")
+        raise InputError(f"{path} is not a Python file; give a .py file with functions E1, E2, ...")
     spec = importlib.util.spec_from_file_location(f"_minicompress_candidate_{next(_counter)}", p)
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
     except SyntaxError as err:
-        raise ValueError(f"{path}, line {err.lineno}: syntax error: {err.msg}") from err
+        raise InputError(f"{path}, line {err.lineno}: syntax error: {err.msg}") from err
     except Exception as err:
-        raise ValueError(f"importing {path} failed: {type(err).__name__}: {err}") from err
+        raise InputError(f"importing {path} failed: {type(err).__name__}: {err}") from err
     return module
 
 
@@ -100,7 +101,7 @@ def check_file(path, *, only=None, max_examples: int = 100, seed: int | None = N
     eids = list(PROPERTIES) if not only else list(only)
     unknown = [e for e in eids if e not in PROPERTIES]
     if unknown:
-        raise ValueError(f"unknown equation id(s) {unknown}; known: {', '.join(PROPERTIES)}")
+        raise InputError(f"unknown equation id(s) {unknown}; known: {', '.join(PROPERTIES)}")
     return [check_function(e, functions[e], max_examples=max_examples, seed=seed) for e in eids]
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from minicompress.engine import Tensor
 from minicompress.equations._checks import check_real
+from minicompress.errors import InputError, InputTypeError
 
 LOG_EPS = 1e-7
 """Probabilities are clipped to [LOG_EPS, 1 − LOG_EPS] before a log, so p = 0 or 1 gives a
@@ -34,17 +35,17 @@ def _values(x, name):
     try:
         arr = np.asarray(data)
     except Exception as err:
-        raise TypeError(f"{name} must be an array or Tensor, got {type(x).__name__}") from err
+        raise InputTypeError(f"{name} must be an array or Tensor, got {type(x).__name__}") from err
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be real-valued, got dtype {arr.dtype}")
+        raise InputTypeError(f"{name} must be real-valued, got dtype {arr.dtype}")
     if arr.size and not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf; only finite values are allowed")
+        raise InputError(f"{name} contains NaN or inf; only finite values are allowed")
     return arr
 
 
 def _check_probabilities(arr, name):
     if arr.size and (arr.min() < 0 or arr.max() > 1):
-        raise ValueError(
+        raise InputError(
             f"{name} must be probabilities in [0, 1], got values from {arr.min()} to {arr.max()}"
             " (pass probabilities, e.g. a softmax or sigmoid output, not logits)"
         )
@@ -90,9 +91,9 @@ def distillation_bce_as_written(y_hat, y, eps=LOG_EPS):
     p = _values(y_hat, "y_hat")
     labels = _values(y, "y")
     if p.shape != labels.shape:
-        raise ValueError(f"y_hat has shape {p.shape} but y has shape {labels.shape}; they must match")
+        raise InputError(f"y_hat has shape {p.shape} but y has shape {labels.shape}; they must match")
     if p.size == 0:
-        raise ValueError("the loss of an empty batch is undefined; give at least one prediction")
+        raise InputError("the loss of an empty batch is undefined; give at least one prediction")
     _check_probabilities(p, "y_hat")
     _check_probabilities(labels, "y")
     eps = _check_eps(eps)
@@ -108,7 +109,7 @@ def distillation_bce_as_written(y_hat, y, eps=LOG_EPS):
 def _rows(x, name):
     arr = _values(x, name)
     if arr.ndim not in (1, 2):
-        raise ValueError(f"{name} must have shape (K,) or (N, K), got {arr.shape}")
+        raise InputError(f"{name} must have shape (K,) or (N, K), got {arr.shape}")
     return arr.reshape(1, -1) if arr.ndim == 1 else arr
 
 
@@ -139,14 +140,14 @@ def soft_cross_entropy(p_teacher, p_student, eps=LOG_EPS):
     """
     pt, ps = _rows(p_teacher, "p_teacher"), _rows(p_student, "p_student")
     if pt.shape != ps.shape:
-        raise ValueError(f"p_teacher has shape {pt.shape} but p_student has shape {ps.shape}")
+        raise InputError(f"p_teacher has shape {pt.shape} but p_student has shape {ps.shape}")
     if pt.shape[0] == 0 or pt.shape[1] == 0:
-        raise ValueError(f"need at least one row and one class, got shape {pt.shape}")
+        raise InputError(f"need at least one row and one class, got shape {pt.shape}")
     for arr, name in ((pt, "p_teacher"), (ps, "p_student")):
         _check_probabilities(arr, name)
         worst = float(np.max(np.abs(arr.sum(axis=1) - 1)))
         if worst > 1e-3:
-            raise ValueError(f"each row of {name} must sum to 1 (within 1e-3); one is off by {worst:.3g}")
+            raise InputError(f"each row of {name} must sum to 1 (within 1e-3); one is off by {worst:.3g}")
     eps = _check_eps(eps)
     if isinstance(p_teacher, Tensor) or isinstance(p_student, Tensor):
         t = p_teacher if isinstance(p_teacher, Tensor) else Tensor(pt)
@@ -177,9 +178,9 @@ def output_distance(out_a, out_b):
     """
     a, b = _values(out_a, "out_a"), _values(out_b, "out_b")
     if a.shape != b.shape:
-        raise ValueError(f"out_a has shape {a.shape} but out_b has shape {b.shape}; they must match")
+        raise InputError(f"out_a has shape {a.shape} but out_b has shape {b.shape}; they must match")
     if a.ndim == 0 or a.shape[0] == 0:
-        raise ValueError(f"need outputs of shape (N, ...) with N >= 1, got {a.shape}")
+        raise InputError(f"need outputs of shape (N, ...) with N >= 1, got {a.shape}")
     n = a.shape[0]
     if isinstance(out_a, Tensor) or isinstance(out_b, Tensor):
         diff = out_a - out_b if isinstance(out_a, Tensor) else -(out_b - a)
@@ -194,7 +195,7 @@ def _named(params, role):
         return dict(params.named_parameters())
     if isinstance(params, Mapping):
         return dict(params)
-    raise TypeError(f"{role} must be a Module or a dict of name -> array, got {type(params).__name__}")
+    raise InputTypeError(f"{role} must be a Module or a dict of name -> array, got {type(params).__name__}")
 
 
 def _shape(v):
@@ -214,7 +215,7 @@ def _match(a, b, roles):
             problems.append(f"{name!r} has shape {_shape(a[name])} in the {roles[0]} "
                             f"and {_shape(b[name])} in the {roles[1]}")
     if problems:
-        raise ValueError(
+        raise InputError(
             f"the {roles[0]}'s and the {roles[1]}'s parameters must have the same names and "
             "shapes: " + "; ".join(problems)
         )

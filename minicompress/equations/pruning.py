@@ -18,13 +18,14 @@ import numpy as np
 
 from minicompress.equations._checks import as_real_array, check_probability, check_real
 from minicompress.equations.rounding import round_half_away
+from minicompress.errors import InputTypeError
 
 
 def _generator(seed):
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise TypeError(
+        raise InputTypeError(
             f"seed must be a non-negative integer or a numpy.random.Generator, got {seed!r}"
         )
     return np.random.default_rng(int(seed))

@@ -21,6 +21,7 @@ import numpy as np
 
 from minicompress.equations._checks import as_real_array, check_bits, check_real
 from minicompress.equations.rounding import round_half_away
+from minicompress.errors import InputError
 
 
 def _pow2_step_quantize(x, bits, name):
@@ -156,7 +157,7 @@ def quantize_by_ratio(w, Q):
     with np.errstate(over="ignore"):
         product = arr * Q
     if not np.all(np.isfinite(product)):
-        raise ValueError(f"W x Q overflows float64 for Q={Q}; use a smaller Q or smaller weights")
+        raise InputError(f"W x Q overflows float64 for Q={Q}; use a smaller Q or smaller weights")
     return round_half_away(product)
 
 

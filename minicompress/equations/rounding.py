@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from minicompress.errors import InputTypeError
+
 
 def round_half_away(x):
     """Round to the nearest integer, ties away from zero, exactly.
@@ -49,5 +51,5 @@ def round_half_away(x):
             frac = arr - whole
             out = np.where(np.abs(frac) >= 0.5, whole + np.sign(arr), whole).astype(arr.dtype)
     else:
-        raise TypeError(f"round_half_away needs a real-valued array, got dtype {arr.dtype}")
+        raise InputTypeError(f"round_half_away needs a real-valued array, got dtype {arr.dtype}")
     return out[()] if out.ndim == 0 else out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from minicompress.equations._checks import as_real_array, check_real
+from minicompress.errors import InputError
 
 
 def threshold_clip(w, T, t):
@@ -55,6 +56,6 @@ def threshold_clip(w, T, t):
     with np.errstate(over="ignore"):
         t_cast = arr.dtype.type(t)
     if not np.isfinite(t_cast):
-        raise ValueError(f"t={t} overflows the weights' dtype {arr.dtype}; use a smaller value")
+        raise InputError(f"t={t} overflows the weights' dtype {arr.dtype}; use a smaller value")
     large = np.abs(arr.astype(np.float64)) > T
     return np.where(large, t_cast, arr).astype(arr.dtype, copy=False)

@@ -7,6 +7,8 @@ non-contiguous array is copied once (``np.ascontiguousarray``) rather than walke
 
 import numpy as np
 
+from minicompress.errors import InputError, InputTypeError
+
 #: Largest reduction length K for which every integer kernel is exact in int32.
 #: Worst case is the zero-point-corrected uint8 x int8 sum: |a - a_zp| <= 255 and
 #: |b - b_zp| <= 255, so |sum| <= 255 * 255 * K = 65025 * 32768 = 2_130_739_200 < 2**31 - 1.
@@ -17,32 +19,32 @@ MAX_K = 32768
 def as_2d(x, name, dtypes):
     """Return ``x`` as a C-contiguous 2-D array of one of ``dtypes`` (copied only if strided)."""
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+        raise InputTypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
     if x.dtype not in dtypes:
         allowed = ", ".join(np.dtype(d).name for d in dtypes)
-        raise TypeError(f"{name} must have dtype {allowed}; got {x.dtype.name}")
+        raise InputTypeError(f"{name} must have dtype {allowed}; got {x.dtype.name}")
     if x.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (rows, cols); got shape {x.shape}")
+        raise InputError(f"{name} must be 2-D (rows, cols); got shape {x.shape}")
     return np.ascontiguousarray(x)
 
 
 def as_1d(x, name, dtypes, length=None):
     """Return ``x`` as a C-contiguous 1-D array of one of ``dtypes`` (of ``length`` if given)."""
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+        raise InputTypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
     if x.dtype not in dtypes:
         allowed = ", ".join(np.dtype(d).name for d in dtypes)
-        raise TypeError(f"{name} must have dtype {allowed}; got {x.dtype.name}")
+        raise InputTypeError(f"{name} must have dtype {allowed}; got {x.dtype.name}")
     if x.ndim != 1:
-        raise ValueError(f"{name} must be 1-D; got shape {x.shape}")
+        raise InputError(f"{name} must be 1-D; got shape {x.shape}")
     if length is not None and x.shape[0] != length:
-        raise ValueError(f"{name} must have length {length}; got {x.shape[0]}")
+        raise InputError(f"{name} must have length {length}; got {x.shape[0]}")
     return np.ascontiguousarray(x)
 
 
 def check_k(k):
     if k > MAX_K:
-        raise ValueError(
+        raise InputError(
             f"reduction length K={k} exceeds MAX_K={MAX_K}, beyond which int32 accumulation "
             "could overflow; split K and add the int32 partial sums in int64"
         )
@@ -54,13 +56,13 @@ _RANGES = {np.dtype(np.int8): (-128, 127), np.dtype(np.uint8): (0, 255)}
 def zero_point(zp, dtype, name):
     """Check an integer zero point lies in the range of ``dtype`` and return it as a Python int."""
     if isinstance(zp, (bool, np.bool_)) or not isinstance(zp, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(zp).__name__}")
+        raise InputTypeError(f"{name} must be an integer, got {type(zp).__name__}")
     lo, hi = _RANGES.get(dtype) or _RANGES[np.dtype(dtype)]
     if lo <= zp <= hi:
         return int(zp)
     info = np.iinfo(dtype)
     if not info.min <= int(zp) <= info.max:
-        raise ValueError(
+        raise InputError(
             f"{name}={zp} must lie in [{info.min}, {info.max}] for {np.dtype(dtype).name}"
         )
     return int(zp)
@@ -72,9 +74,9 @@ def scale_vector(scale, n):
     if s.ndim == 0:
         s = np.full(n, float(s), dtype=np.float64)
     elif s.ndim != 1 or s.shape[0] != n:
-        raise ValueError(
+        raise InputError(
             f"scale must be a scalar or have shape ({n},) (one per output column); got {s.shape}"
         )
     if not np.all(np.isfinite(s)) or np.any(s <= 0):
-        raise ValueError("scale must be finite and > 0")
+        raise InputError("scale must be finite and > 0")
     return np.ascontiguousarray(s)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from minicompress.errors import InputError
+
 
 @njit(cache=True, fastmath=True)
 def _adam_kernel(w, g, m, v, b1, c1, b2, c2, step_size, inv_sqrt_bc2, eps, wd):
@@ -33,9 +35,9 @@ def adam_update(w, g, m, v, *, b1, b2, lr, eps, weight_decay, step) -> None:
     """
     for name, a in (("g", g), ("m", m), ("v", v)):
         if a.shape != w.shape or a.dtype != w.dtype or not a.flags.c_contiguous:
-            raise ValueError(f"adam_update: {name} must be a C-contiguous {w.dtype} array of shape {w.shape}")
+            raise InputError(f"adam_update: {name} must be a C-contiguous {w.dtype} array of shape {w.shape}")
     if not w.flags.c_contiguous:
-        raise ValueError("adam_update: the weight must be C-contiguous")
+        raise InputError("adam_update: the weight must be C-contiguous")
     f = w.dtype.type
     # 1-D views (no copies: all are contiguous), so one compiled loop serves every shape.
     _adam_kernel(w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), f(b1), f(1 - b1), f(b2),

@@ -31,6 +31,8 @@ tutorial ``tutorials/09_kernels.py`` for GOP/s next to NumPy's float32 sgemm.
 import numpy as np
 from numba import config, njit, prange
 
+from minicompress.errors import InputError, InputTypeError
+
 from ._checks import MAX_K, as_1d, as_2d, check_k, scale_vector, zero_point
 from ._vnni import HAS_VNNI, LANES, make_microkernel
 
@@ -97,14 +99,14 @@ def pack_weights(b, zero_point=0):
     PackedWeights
     """
     if not isinstance(b, np.ndarray):
-        raise TypeError(f"b must be a numpy.ndarray, got {type(b).__name__}")
+        raise InputTypeError(f"b must be a numpy.ndarray, got {type(b).__name__}")
     if b.dtype != np.int8:
-        raise TypeError(f"b must have dtype int8; got {b.dtype.name}")
+        raise InputTypeError(f"b must have dtype int8; got {b.dtype.name}")
     if b.ndim != 2:
-        raise ValueError(f"b must be 2-D (K, N); got shape {b.shape}")
+        raise InputError(f"b must be 2-D (K, N); got shape {b.shape}")
     k, n = b.shape
     if k == 0 or n == 0:
-        raise ValueError(f"b must be non-empty; got shape {b.shape}")
+        raise InputError(f"b must be non-empty; got shape {b.shape}")
     check_k(k)
     zb = _zp(zero_point, np.int8, "zero_point")  # the parameter shadows the checker's name
     col_sums = b.sum(axis=0, dtype=np.int64)
@@ -355,13 +357,13 @@ def _schedule(m, n_panels):
 def _activation(a, k, name):
     """Validate an activation; return (C-contiguous uint8 view, flip byte, zero-point offset)."""
     if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+        raise InputTypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
     if a.dtype != np.int8 and a.dtype != np.uint8:
-        raise TypeError(f"{name} must have dtype int8 or uint8; got {a.dtype.name}")
+        raise InputTypeError(f"{name} must have dtype int8 or uint8; got {a.dtype.name}")
     if a.ndim != 2 or a.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array (M, K); got shape {a.shape}")
+        raise InputError(f"{name} must be a non-empty 2-D array (M, K); got shape {a.shape}")
     if a.shape[1] != k:
-        raise ValueError(f"inner dimensions differ: {name} is (M, {a.shape[1]}) but b is ({k}, N)")
+        raise InputError(f"inner dimensions differ: {name} is (M, {a.shape[1]}) but b is ({k}, N)")
     if a.dtype == np.int8:
         # int8 -> uint8 by flipping the sign bit maps -128..127 to 0..255: it adds 128 exactly
         return np.ascontiguousarray(a).view(np.uint8), _FLIP, 128
@@ -371,7 +373,7 @@ def _activation(a, k, name):
 def _weights(b, b_zero_point=0):
     if isinstance(b, PackedWeights):
         if b_zero_point not in (0, b.zero_point):
-            raise ValueError("b_zero_point conflicts with the PackedWeights' own zero_point")
+            raise InputError("b_zero_point conflicts with the PackedWeights' own zero_point")
         return b
     return pack_weights(b, b_zero_point)
 
@@ -380,16 +382,16 @@ def _out_dtype(out_dtype):
     try:
         dt = np.dtype(out_dtype)
     except TypeError as e:
-        raise TypeError(f"out_dtype must be int8, uint8 or float32; got {out_dtype!r}") from e
+        raise InputTypeError(f"out_dtype must be int8, uint8 or float32; got {out_dtype!r}") from e
     if dt not in _OUT_DTYPES:
-        raise TypeError(f"out_dtype must be int8, uint8 or float32; got {dt.name}")
+        raise InputTypeError(f"out_dtype must be int8, uint8 or float32; got {dt.name}")
     return dt
 
 
 def _scale(scale, n):
     if isinstance(scale, np.ndarray) and scale.ndim == 1:
         if scale.shape[0] != n:
-            raise ValueError(f"scale must be a scalar or have shape ({n},) (one per output column); "
+            raise InputError(f"scale must be a scalar or have shape ({n},) (one per output column); "
                              f"got {scale.shape}")
         return np.ascontiguousarray(scale, dtype=np.float64)
     return scale_vector(scale, n)
@@ -414,7 +416,7 @@ def _run(a, b, a_zero_point, b_zero_point, bias, scale, out_zero_point, out_dtyp
         if dt == np.float32:
             mode = MODE_FLOAT
             if out_zero_point != 0:
-                raise ValueError("out_zero_point must be 0 for a float32 (dequantized) output")
+                raise InputError("out_zero_point must be 0 for a float32 (dequantized) output")
             zp, lo, hi = 0, 0, 0
         else:
             zp = zero_point(out_zero_point, dt, "out_zero_point")
@@ -434,7 +436,7 @@ def _run(a, b, a_zero_point, b_zero_point, bias, scale, out_zero_point, out_dtyp
     ok = kernel(au8, flip, pw.data, pw.kpad, pw.col_sums, pw.k, za, pw.zero_point, bias, s, zp,
                 lo, hi, bool(relu), mode, outs, row_block, ppt)
     if not ok:
-        raise ValueError("scale must be finite and > 0")
+        raise InputError("scale must be finite and > 0")
     return out
 
 
@@ -453,7 +455,7 @@ def gemm_s8s8s32(a, b):
         ``C[i, j] = sum_k a[i, k] * b[k, j]``.
     """
     if isinstance(a, np.ndarray) and a.dtype != np.int8:
-        raise TypeError(f"a must have dtype int8 (use gemm_u8s8s32 for uint8); got {a.dtype.name}")
+        raise InputTypeError(f"a must have dtype int8 (use gemm_u8s8s32 for uint8); got {a.dtype.name}")
     return _run(a, b, 0, 0, None, None, 0, None, False, MODE_INT32)
 
 
@@ -509,10 +511,10 @@ def requantize(acc, scale, zero_point, out_dtype, bias=None, relu=False):
     col_term = np.zeros(n, np.int64) if bias is None else as_1d(
         bias, "bias", (np.dtype(np.int32),), length=n).astype(np.int64)
     if not np.all((s > 0) & (s < np.inf)):
-        raise ValueError("scale must be finite and > 0")
+        raise InputError("scale must be finite and > 0")
     if dt == np.float32:
         if zero_point != 0:
-            raise ValueError("zero_point must be 0 for a float32 (dequantized) output")
+            raise InputError("zero_point must be 0 for a float32 (dequantized) output")
         mode, zp, lo, hi = MODE_FLOAT, 0, 0, 0
     else:
         mode, zp = MODE_QUANT, _zp(zero_point, dt, "zero_point")

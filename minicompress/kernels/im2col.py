@@ -16,6 +16,8 @@ quantized inputs, because the real value 0 is stored as the zero point.
 import numpy as np
 from numba import njit, prange
 
+from minicompress.errors import InputError, InputTypeError
+
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int8), np.dtype(np.uint8))
 
 
@@ -65,9 +67,9 @@ def _pair(v, name, minimum):
     ):
         v = (int(v[0]), int(v[1]))
     else:
-        raise TypeError(f"{name} must be an int or a pair of ints; got {v!r}")
+        raise InputTypeError(f"{name} must be an int or a pair of ints; got {v!r}")
     if min(v) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {v}")
+        raise InputError(f"{name} must be >= {minimum}; got {v}")
     return v
 
 
@@ -91,23 +93,23 @@ def im2col(x, kernel_size, stride=1, padding=0, pad_value=0):
         With ``OH = (H + 2 PH - KH) // SH + 1``, ``OW`` likewise; see the module docstring.
     """
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
+        raise InputTypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
     if x.dtype not in _DTYPES:
-        raise TypeError(f"x must have dtype float32, float64, int8 or uint8; got {x.dtype.name}")
+        raise InputTypeError(f"x must have dtype float32, float64, int8 or uint8; got {x.dtype.name}")
     if x.ndim != 4:
-        raise ValueError(f"x must be 4-D (N, C, H, W); got shape {x.shape}")
+        raise InputError(f"x must be 4-D (N, C, H, W); got shape {x.shape}")
     kh, kw = _pair(kernel_size, "kernel_size", 1)
     sh, sw = _pair(stride, "stride", 1)
     ph, pw = _pair(padding, "padding", 0)
     n, c, h, w = x.shape
     if h + 2 * ph < kh or w + 2 * pw < kw:
-        raise ValueError(
+        raise InputError(
             f"kernel {kh}x{kw} is larger than the padded input {h + 2 * ph}x{w + 2 * pw}"
         )
     if x.dtype.kind in "iu":
         info = np.iinfo(x.dtype)
         if not (float(pad_value) == int(pad_value) and info.min <= int(pad_value) <= info.max):
-            raise ValueError(f"pad_value={pad_value} is not representable in {x.dtype.name}")
+            raise InputError(f"pad_value={pad_value} is not representable in {x.dtype.name}")
     pad = x.dtype.type(pad_value)
     oh = (h + 2 * ph - kh) // sh + 1
     ow = (w + 2 * pw - kw) // sw + 1

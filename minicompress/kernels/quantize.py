@@ -9,6 +9,8 @@ of MNIST those passes cost about as much as the whole int8 GEMM that follows.
 import numpy as np
 from numba import njit, prange
 
+from minicompress.errors import InputError, InputTypeError
+
 from ._checks import zero_point as _check_zero_point
 
 _QRANGE = {np.dtype(np.int8): (-128, 127), np.dtype(np.uint8): (0, 255)}
@@ -60,18 +62,18 @@ def quantize(x, scale, zero_point, out_dtype=np.uint8):
         ``clip(rint(x / scale) + zero_point, qmin, qmax)``; +-inf saturate, NaN raises.
     """
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
+        raise InputTypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
     if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"x must have dtype float32 or float64; got {x.dtype.name}")
+        raise InputTypeError(f"x must have dtype float32 or float64; got {x.dtype.name}")
     try:
         dt = np.dtype(out_dtype)
     except TypeError as e:
-        raise TypeError(f"out_dtype must be int8 or uint8; got {out_dtype!r}") from e
+        raise InputTypeError(f"out_dtype must be int8 or uint8; got {out_dtype!r}") from e
     if dt not in _QRANGE:
-        raise TypeError(f"out_dtype must be int8 or uint8; got {dt.name}")
+        raise InputTypeError(f"out_dtype must be int8 or uint8; got {dt.name}")
     scale = float(scale)
     if not np.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be finite and > 0; got {scale}")
+        raise InputError(f"scale must be finite and > 0; got {scale}")
     zp = _check_zero_point(zero_point, dt, "zero_point")
     lo, hi = _QRANGE[dt]
     flat = np.ascontiguousarray(x).reshape(-1)
@@ -81,7 +83,7 @@ def quantize(x, scale, zero_point, out_dtype=np.uint8):
     else:
         nans = _quantize(flat, scale, zp, lo, hi, out)
     if nans:
-        raise ValueError("x contains NaN, which has no quantized value")
+        raise InputError("x contains NaN, which has no quantized value")
     return out.view(dt).reshape(x.shape)
 
 

@@ -16,6 +16,8 @@ few thousand nonzeros cannot afford.
 import numpy as np
 from numba import njit, prange
 
+from minicompress.errors import InputError, InputTypeError
+
 from ._checks import as_1d, as_2d
 from ._gather import HAS_AVX512, LANES, sparse_dot16
 
@@ -45,11 +47,11 @@ def to_csr(dense):
     values : ndarray, shape (nnz,), dtype of ``dense``
     """
     if not isinstance(dense, np.ndarray):
-        raise TypeError(f"dense must be a numpy.ndarray, got {type(dense).__name__}")
+        raise InputTypeError(f"dense must be a numpy.ndarray, got {type(dense).__name__}")
     if dense.ndim != 2:
-        raise ValueError(f"dense must be 2-D; got shape {dense.shape}")
+        raise InputError(f"dense must be 2-D; got shape {dense.shape}")
     if dense.shape[1] >= 2**31:
-        raise ValueError("dense has too many columns for int32 column indices")
+        raise InputError("dense has too many columns for int32 column indices")
     rows, cols = np.nonzero(dense)  # row-major order, so columns increase within each row
     indptr = np.zeros(dense.shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=dense.shape[0]), out=indptr[1:])
@@ -62,14 +64,14 @@ def _check_csr(indptr, indices, values):
     indices = as_1d(indices, "indices", _INDEX)
     values = as_1d(values, "values", _FLOATS)
     if indptr.shape[0] < 1:
-        raise ValueError("indptr must have length rows + 1 >= 1")
+        raise InputError("indptr must have length rows + 1 >= 1")
     nnz = indices.shape[0]
     if values.shape[0] != nnz:
-        raise ValueError(
+        raise InputError(
             f"indices and values must have the same length; got {nnz} and {values.shape[0]}"
         )
     if indptr[0] != 0 or indptr[-1] != nnz:
-        raise ValueError(
+        raise InputError(
             f"indptr must start at 0 and end at len(indices)={nnz}; "
             f"got {indptr[0]}..{indptr[-1]}"
         )
@@ -245,10 +247,10 @@ def csr_matmul(indptr, indices, values, dense, bias=None, relu=False):
     """
     dense = as_2d(dense, "dense", _FLOATS)
     if dense.shape[0] == 0:
-        raise ValueError("dense must have at least one row (K >= 1)")
+        raise InputError("dense must have at least one row (K >= 1)")
     indptr, indices, values = _check_csr(indptr, indices, values)
     if values.dtype != dense.dtype:
-        raise TypeError(
+        raise InputTypeError(
             f"values ({values.dtype.name}) and dense ({dense.dtype.name}) must share a dtype"
         )
     m = indptr.shape[0] - 1
@@ -263,9 +265,9 @@ def csr_matmul(indptr, indices, values, dense, bias=None, relu=False):
     zero = _ZERO[dense.dtype]
     status = _run(indptr, indices, values, dense, out, bias, bool(relu), zero)
     if status == 1:
-        raise ValueError("malformed CSR: indptr must be non-decreasing")
+        raise InputError("malformed CSR: indptr must be non-decreasing")
     if status == 2:
-        raise ValueError(
+        raise InputError(
             f"malformed CSR: indices must lie in [0, {dense.shape[0]}) (the dense operand's rows)"
         )
     return out

@@ -56,6 +56,8 @@ Public API::
 import numpy as np
 from numba import njit
 
+from minicompress.errors import InputError, InputTypeError
+
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _FASTMATH = {"reassoc", "contract"}  # reorder and fuse sums; NaN/inf keep their meaning
 COLUMNS, ROWS = 0, 1  # layer layouts (see the module docstring)
@@ -165,46 +167,46 @@ def pack_sparse_network(weights, biases=None, relus=None, formats=None):
         Validated once here, so the forward call only has to check ``x``.
     """
     if isinstance(weights, np.ndarray) or not isinstance(weights, (list, tuple)):
-        raise TypeError("weights must be a list or tuple of 2-D arrays (one per layer)")
+        raise InputTypeError("weights must be a list or tuple of 2-D arrays (one per layer)")
     n_layers = len(weights)
     if n_layers == 0:
-        raise ValueError("weights must hold at least one layer")
+        raise InputError("weights must hold at least one layer")
     biases = [None] * n_layers if biases is None else list(biases)
     relus = [True] * (n_layers - 1) + [False] if relus is None else [bool(r) for r in relus]
     formats = ["auto"] * n_layers if formats is None else list(formats)
     if not len(biases) == len(relus) == len(formats) == n_layers:
-        raise ValueError(f"got {n_layers} weights, {len(biases)} biases, {len(relus)} relus and "
+        raise InputError(f"got {n_layers} weights, {len(biases)} biases, {len(relus)} relus and "
                          f"{len(formats)} formats; give one of each per layer")
     dtype = None
     for i, w in enumerate(weights):
         if not isinstance(w, np.ndarray):
-            raise TypeError(f"weights[{i}] must be a numpy.ndarray, got {type(w).__name__}")
+            raise InputTypeError(f"weights[{i}] must be a numpy.ndarray, got {type(w).__name__}")
         if w.dtype not in _FLOATS:
-            raise TypeError(f"weights[{i}] must be float32 or float64; got {w.dtype.name}")
+            raise InputTypeError(f"weights[{i}] must be float32 or float64; got {w.dtype.name}")
         dtype = w.dtype if dtype is None else dtype
         if w.dtype != dtype:
-            raise TypeError(f"all weights must share one dtype; weights[0] is {dtype.name}, "
+            raise InputTypeError(f"all weights must share one dtype; weights[0] is {dtype.name}, "
                             f"weights[{i}] is {w.dtype.name}")
         if w.ndim != 2 or 0 in w.shape:
-            raise ValueError(f"weights[{i}] must be 2-D (out, in) with both >= 1; got shape {w.shape}")
+            raise InputError(f"weights[{i}] must be 2-D (out, in) with both >= 1; got shape {w.shape}")
         if i and w.shape[1] != weights[i - 1].shape[0]:
-            raise ValueError(f"weights[{i}] takes {w.shape[1]} inputs but layer {i - 1} "
+            raise InputError(f"weights[{i}] takes {w.shape[1]} inputs but layer {i - 1} "
                              f"gives {weights[i - 1].shape[0]} outputs")
         if not np.all(np.isfinite(w)):
-            raise ValueError(f"weights[{i}] must be finite (no NaN or inf)")
+            raise InputError(f"weights[{i}] must be finite (no NaN or inf)")
         if formats[i] not in ("auto", *_FORMATS):
-            raise ValueError(f"formats[{i}] must be 'columns', 'rows' or 'auto'; got {formats[i]!r}")
+            raise InputError(f"formats[{i}] must be 'columns', 'rows' or 'auto'; got {formats[i]!r}")
     table, colptr, index, values, bias = [], [], [], [], []
     n_stored = n_ptr = b0 = 0
     for i, (w, b) in enumerate(zip(weights, biases)):
         if b is None:
             b = np.zeros(w.shape[0], dtype=dtype)
         elif not isinstance(b, np.ndarray):
-            raise TypeError(f"biases[{i}] must be a numpy.ndarray or None, got {type(b).__name__}")
+            raise InputTypeError(f"biases[{i}] must be a numpy.ndarray or None, got {type(b).__name__}")
         elif b.dtype != dtype:
-            raise TypeError(f"biases[{i}] must have the weights' dtype {dtype.name}; got {b.dtype.name}")
+            raise InputTypeError(f"biases[{i}] must have the weights' dtype {dtype.name}; got {b.dtype.name}")
         elif b.shape != (w.shape[0],):
-            raise ValueError(f"biases[{i}] must have shape ({w.shape[0]},); got {b.shape}")
+            raise InputError(f"biases[{i}] must have shape ({w.shape[0]},); got {b.shape}")
         n_out, n_in = w.shape
         fmt = _auto_format(i, w) if formats[i] == "auto" else _FORMATS[formats[i]]
         if fmt == COLUMNS:
@@ -343,13 +345,13 @@ def _forward_batch(xt, layers, colptr, index, values, bias):
 def check_network_input(net, x):
     """``x`` as a C-contiguous (B, in_0) array of the network's dtype (else TypeError/ValueError)."""
     if not isinstance(net, SparseNetwork):
-        raise TypeError(f"net must be a SparseNetwork (see pack_sparse_network), got {type(net).__name__}")
+        raise InputTypeError(f"net must be a SparseNetwork (see pack_sparse_network), got {type(net).__name__}")
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
+        raise InputTypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
     if x.dtype != net.values.dtype:
-        raise TypeError(f"x must have the network's dtype {net.values.dtype.name}; got {x.dtype.name}")
+        raise InputTypeError(f"x must have the network's dtype {net.values.dtype.name}; got {x.dtype.name}")
     if x.ndim != 2 or x.shape[1] != net.n_in:
-        raise ValueError(f"x must have shape (batch, {net.n_in}); got {x.shape}")
+        raise InputError(f"x must have shape (batch, {net.n_in}); got {x.shape}")
     return np.ascontiguousarray(x)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 import minicompress.engine.functional as F
 from minicompress.engine import Tensor
+from minicompress.errors import InputError, InputTypeError
 from minicompress.nn.init import INITIALIZERS, default_uniform, fans
 from minicompress.nn.module import Module, Parameter
 from minicompress.rng import as_generator
@@ -18,13 +19,13 @@ from minicompress.rng import as_generator
 
 def _positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
 
 def _init_weight(shape, init, rng):
     if init not in INITIALIZERS:
-        raise ValueError(f"unknown init {init!r}; choose one of {sorted(INITIALIZERS)}")
+        raise InputError(f"unknown init {init!r}; choose one of {sorted(INITIALIZERS)}")
     return INITIALIZERS[init](shape, rng)
 
 
@@ -57,7 +58,7 @@ class Linear(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ValueError(
+            raise InputError(
                 f"Linear({self.in_features}, {self.out_features}) expects input of shape "
                 f"(N, {self.in_features}), got {tuple(x.shape)}"
             )
@@ -83,7 +84,7 @@ class Conv2d(Module):
         self.kernel_size = _positive_int("kernel_size", kernel_size)
         self.stride = _positive_int("stride", stride)
         if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
-            raise ValueError(f"padding must be an integer >= 0, got {padding!r}")
+            raise InputError(f"padding must be an integer >= 0, got {padding!r}")
         self.padding = int(padding)
         self.init = init
         rng = as_generator(seed)
@@ -147,7 +148,7 @@ class Dropout(Module):
     def __init__(self, p=0.5, seed=None):
         super().__init__()
         if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+            raise InputError(f"dropout probability must be in [0, 1), got {p}")
         self.p = float(p)
         self.rng = as_generator(seed)
 
@@ -165,7 +166,7 @@ class Sequential(Module):
         super().__init__()
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
-                raise TypeError(f"Sequential takes Modules, got {type(layer).__name__} at position {i}")
+                raise InputTypeError(f"Sequential takes Modules, got {type(layer).__name__} at position {i}")
             setattr(self, str(i), layer)
 
     def __getitem__(self, i) -> Module:

@@ -16,6 +16,7 @@ import numpy as np
 
 import minicompress.engine.functional as F
 from minicompress.engine import Function, Tensor
+from minicompress.errors import InputError, InputTypeError
 
 BCE_EPS = 1e-7
 """``binary_cross_entropy`` clips p to [eps, 1 - eps] before the logs, so p = 0 or 1 gives a finite loss."""
@@ -29,11 +30,11 @@ def check_labels(labels, n: int, num_classes: int) -> np.ndarray:
     """Integer labels of shape (n,) in [0, num_classes); a clear error otherwise."""
     labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
     if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
+        raise InputTypeError(f"labels must be integers, got dtype {labels.dtype}")
     if labels.shape != (n,):
-        raise ValueError(f"labels must have shape ({n},) to match the logits, got {labels.shape}")
+        raise InputError(f"labels must have shape ({n},) to match the logits, got {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(
+        raise InputError(
             f"labels must be in [0, {num_classes}), got values from {labels.min()} to {labels.max()}"
         )
     return labels
@@ -62,18 +63,18 @@ def cross_entropy(logits, labels) -> Tensor:
     """Softmax cross-entropy on logits (N, C) with integer labels (N,)."""
     logits = _tensor(logits)
     if logits.ndim != 2:
-        raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
+        raise InputError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
     if logits.shape[0] == 0:
-        raise ValueError("cross_entropy of an empty batch is undefined")
+        raise InputError("cross_entropy of an empty batch is undefined")
     labels = check_labels(labels, logits.shape[0], logits.shape[1])
     return _CrossEntropy.apply(logits, labels)
 
 
 def _check_probabilities(p: np.ndarray, what: str):
     if not np.all(np.isfinite(p)):
-        raise ValueError(f"{what} contain NaN or inf")
+        raise InputError(f"{what} contain NaN or inf")
     if p.size and (p.min() < 0 or p.max() > 1):
-        raise ValueError(f"{what} must lie in [0, 1], got values from {p.min()} to {p.max()}")
+        raise InputError(f"{what} must lie in [0, 1], got values from {p.min()} to {p.max()}")
 
 
 def binary_cross_entropy(probs, targets, eps: float = BCE_EPS) -> Tensor:
@@ -81,7 +82,7 @@ def binary_cross_entropy(probs, targets, eps: float = BCE_EPS) -> Tensor:
     probs = _tensor(probs)
     y = np.asarray(targets.data if isinstance(targets, Tensor) else targets, dtype=probs.dtype)
     if y.shape != probs.shape:
-        raise ValueError(f"targets shape {y.shape} does not match probabilities shape {probs.shape}")
+        raise InputError(f"targets shape {y.shape} does not match probabilities shape {probs.shape}")
     _check_probabilities(probs.data, "probabilities")
     _check_probabilities(y, "targets")
     p = probs.clip(eps, 1 - eps)
@@ -107,7 +108,7 @@ def binary_cross_entropy_with_logits(logits, targets) -> Tensor:
     logits = _tensor(logits)
     y = np.asarray(targets.data if isinstance(targets, Tensor) else targets, dtype=logits.dtype)
     if y.shape != logits.shape:
-        raise ValueError(f"targets shape {y.shape} does not match logits shape {logits.shape}")
+        raise InputError(f"targets shape {y.shape} does not match logits shape {logits.shape}")
     _check_probabilities(y, "targets")
     return _BCEWithLogits.apply(logits, y)
 
@@ -117,7 +118,7 @@ def soft_cross_entropy(logits, target_probs) -> Tensor:
     logits = _tensor(logits)
     q = target_probs.data if isinstance(target_probs, Tensor) else np.asarray(target_probs)
     if q.shape != logits.shape:
-        raise ValueError(f"target shape {q.shape} does not match logits shape {logits.shape}")
+        raise InputError(f"target shape {q.shape} does not match logits shape {logits.shape}")
     _check_probabilities(q, "target probabilities")
     return -(F.log_softmax(logits, axis=-1) * q.astype(logits.dtype)).sum(axis=-1).mean()
 
@@ -127,7 +128,7 @@ def kl_div(student_log_probs, teacher_probs) -> Tensor:
     logp = _tensor(student_log_probs)
     q = teacher_probs.data if isinstance(teacher_probs, Tensor) else np.asarray(teacher_probs)
     if q.shape != logp.shape:
-        raise ValueError(f"teacher shape {q.shape} does not match student shape {logp.shape}")
+        raise InputError(f"teacher shape {q.shape} does not match student shape {logp.shape}")
     _check_probabilities(q, "teacher probabilities")
     q = q.astype(logp.dtype)
     q_log_q = np.where(q > 0, q * np.log(np.where(q > 0, q, 1)), 0).sum()
@@ -139,5 +140,5 @@ def mse(a, b) -> Tensor:
     a = _tensor(a)
     b = b if isinstance(b, Tensor) else Tensor(np.asarray(b, dtype=a.dtype))
     if a.shape != b.shape:
-        raise ValueError(f"mse: shapes {a.shape} and {b.shape} differ")
+        raise InputError(f"mse: shapes {a.shape} and {b.shape} differ")
     return ((a - b) ** 2).mean()

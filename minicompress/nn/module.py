@@ -18,6 +18,7 @@ from collections import OrderedDict
 import numpy as np
 
 from minicompress.engine import Tensor
+from minicompress.errors import InputError, InputTypeError
 
 
 class Parameter(Tensor):
@@ -69,7 +70,7 @@ class Module:
             self._buffers.pop(name, None)
             return
         if isinstance(value, Tensor):
-            raise TypeError(f"buffer {name!r} must be a NumPy array, not a Tensor")
+            raise InputTypeError(f"buffer {name!r} must be a NumPy array, not a Tensor")
         self._buffers[name] = np.asarray(value)
 
     # -------------------------------------------------------------- walking
@@ -98,7 +99,7 @@ class Module:
         mod = self
         for part in filter(None, name.split(".")):
             if part not in mod._modules:
-                raise ValueError(
+                raise InputError(
                     f"no submodule {name!r}; submodules are {[n for n, _ in self.named_modules() if n]}"
                 )
             mod = mod._modules[part]
@@ -142,7 +143,7 @@ class Module:
         if p is None:
             if getattr(self, name, None) is None:
                 return None  # an optional parameter that is switched off (``bias=False``)
-            raise ValueError(f"{type(self).__name__} has no parameter {name!r}")
+            raise InputError(f"{type(self).__name__} has no parameter {name!r}")
         mask = self._buffers.get(f"{name}_mask")
         if mask is None:
             return p
@@ -196,7 +197,7 @@ class Module:
             elif strict:
                 problems.append(f"unexpected key {key!r}")
         if problems:
-            raise ValueError("cannot load state dict: " + "; ".join(problems))
+            raise InputError("cannot load state dict: " + "; ".join(problems))
         for key, value in state.items():
             value = np.asarray(value)
             if key in params:

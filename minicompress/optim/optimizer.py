@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from minicompress.errors import InputError, InputTypeError
 from minicompress.kernels.adam import adam_update
 from minicompress.nn.module import Parameter
 
@@ -19,16 +20,16 @@ class Optimizer:
     def __init__(self, params, defaults: dict):
         params = list(params)
         if not params:
-            raise ValueError("optimizer got an empty parameter list")
+            raise InputError("optimizer got an empty parameter list")
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         self.param_groups: list[dict] = []
         for group in groups:
             group = {**defaults, **group, "params": list(group["params"])}
             for p in group["params"]:
                 if not isinstance(p, Parameter):
-                    raise TypeError(f"optimizers take Parameters, got {type(p).__name__}")
+                    raise InputTypeError(f"optimizers take Parameters, got {type(p).__name__}")
             if group["lr"] < 0:
-                raise ValueError(f"learning rate must be >= 0, got {group['lr']}")
+                raise InputError(f"learning rate must be >= 0, got {group['lr']}")
             self.param_groups.append(group)
         self.state: dict[Parameter, dict] = {}
 
@@ -55,9 +56,9 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
         if momentum < 0 or weight_decay < 0:
-            raise ValueError("momentum and weight_decay must be >= 0")
+            raise InputError("momentum and weight_decay must be >= 0")
         if nesterov and momentum == 0:
-            raise ValueError("nesterov momentum needs momentum > 0")
+            raise InputError("nesterov momentum needs momentum > 0")
         super().__init__(params, {"lr": lr, "momentum": momentum, "nesterov": nesterov,
                                   "weight_decay": weight_decay})
 
@@ -78,7 +79,7 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"betas must be in [0, 1), got {betas}")
+            raise InputError(f"betas must be in [0, 1), got {betas}")
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
 
     def _update(self, p, grad, group, state):

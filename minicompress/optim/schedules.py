@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from minicompress.errors import InputError
 from minicompress.optim.optimizer import Optimizer
 
 
@@ -27,7 +28,7 @@ class StepLR(_Schedule):
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1):
         if step_size < 1:
-            raise ValueError(f"step_size must be >= 1, got {step_size}")
+            raise InputError(f"step_size must be >= 1, got {step_size}")
         super().__init__(optimizer)
         self.step_size, self.gamma = step_size, gamma
 
@@ -40,7 +41,7 @@ class CosineAnnealingLR(_Schedule):
 
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0):
         if T_max < 1:
-            raise ValueError(f"T_max must be >= 1, got {T_max}")
+            raise InputError(f"T_max must be >= 1, got {T_max}")
         super().__init__(optimizer)
         self.T_max, self.eta_min = T_max, eta_min
 

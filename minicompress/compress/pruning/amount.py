@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numbers
 
+from minicompress.errors import InputError, InputTypeError
+
 
 def prune_count(amount, n_remaining: int, size: int, what="amount") -> int:
     """How many of ``n_remaining`` unpruned entries ``amount`` asks to prune.
@@ -26,20 +28,20 @@ def prune_count(amount, n_remaining: int, size: int, what="amount") -> int:
         All entries (or channels) of the tensor.
     """
     if isinstance(amount, bool) or not isinstance(amount, numbers.Real):
-        raise TypeError(f"{what} must be a float in [0, 1] or an int count, got {amount!r}")
+        raise InputTypeError(f"{what} must be a float in [0, 1] or an int count, got {amount!r}")
     if isinstance(amount, numbers.Integral):
         amount = int(amount)
         if amount < 0:
-            raise ValueError(f"{what} as a count must be >= 0, got {amount}")
+            raise InputError(f"{what} as a count must be >= 0, got {amount}")
         if amount > size:
-            raise ValueError(f"{what}={amount} is larger than the tensor ({size} entries)")
+            raise InputError(f"{what}={amount} is larger than the tensor ({size} entries)")
         if amount > n_remaining:
-            raise ValueError(f"{what}={amount} but only {n_remaining} of {size} entries "
+            raise InputError(f"{what}={amount} but only {n_remaining} of {size} entries "
                              "are still unpruned")
         return amount
     amount = float(amount)
     if not 0.0 <= amount <= 1.0:
-        raise ValueError(f"{what} as a fraction must be in [0, 1], got {amount}; "
+        raise InputError(f"{what} as a fraction must be in [0, 1], got {amount}; "
                          "pass an int to prune a count")
     return int(round(amount * n_remaining))
 
@@ -50,8 +52,8 @@ def target_count(target_sparsity, n_pruned: int, size: int) -> int:
     Returns 0 when the tensor is already at least that sparse (masks never un-prune).
     """
     if isinstance(target_sparsity, bool) or not isinstance(target_sparsity, numbers.Real):
-        raise TypeError(f"target_sparsity must be a float in [0, 1], got {target_sparsity!r}")
+        raise InputTypeError(f"target_sparsity must be a float in [0, 1], got {target_sparsity!r}")
     target_sparsity = float(target_sparsity)
     if not 0.0 <= target_sparsity <= 1.0:
-        raise ValueError(f"target_sparsity must be in [0, 1], got {target_sparsity}")
+        raise InputError(f"target_sparsity must be in [0, 1], got {target_sparsity}")
     return max(int(round(target_sparsity * size)) - n_pruned, 0)

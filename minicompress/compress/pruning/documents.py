@@ -26,6 +26,7 @@ from minicompress.compress.pruning.global_ import (
 from minicompress.compress.pruning.mask import apply_mask, check_parameter
 from minicompress.compress.pruning.unstructured import l1_unstructured_to_sparsity
 from minicompress.equations import random_candidate_pruning, scale_by_retention
+from minicompress.errors import InputError, InputTypeError
 from minicompress.nn import Module
 from minicompress.rng import as_generator
 
@@ -37,7 +38,7 @@ def e3_scale_by_retention(model: Module, r: float) -> Module:
     everything", zeroes the whole model. Returns ``model``. Masks, if any, are kept.
     """
     if not isinstance(model, Module):
-        raise TypeError(f"model must be a Module, got {type(model).__name__}")
+        raise InputTypeError(f"model must be a Module, got {type(model).__name__}")
     model.load_state_dict(scale_by_retention(model, r))
     return model
 
@@ -50,7 +51,7 @@ def e3_keep_ratio(model: Module, r: float, scope: str = "layer", optimizer=None)
     weights together. Returns ``model``.
     """
     if not isinstance(r, (int, float)) or isinstance(r, bool) or not 0.0 <= r <= 1.0:
-        raise ValueError(f"r (the retention ratio) must be a number in [0, 1], got {r!r}")
+        raise InputError(f"r (the retention ratio) must be a number in [0, 1], got {r!r}")
     params = prunable_parameters(model)
     if scope == "layer":
         for mod, name in params:
@@ -58,7 +59,7 @@ def e3_keep_ratio(model: Module, r: float, scope: str = "layer", optimizer=None)
     elif scope == "global":
         global_unstructured_to_sparsity(params, 1.0 - r, optimizer=optimizer)
     else:
-        raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
+        raise InputError(f"scope must be 'layer' or 'global', got {scope!r}")
     return model
 
 

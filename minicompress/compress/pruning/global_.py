@@ -18,6 +18,7 @@ import numpy as np
 
 from minicompress.compress.pruning.amount import prune_count, target_count
 from minicompress.compress.pruning.mask import apply_mask, check_parameter, get_mask
+from minicompress.errors import InputError, InputTypeError
 from minicompress.nn import Conv2d, Linear, Module
 from minicompress.rng import as_generator
 
@@ -25,7 +26,7 @@ from minicompress.rng import as_generator
 def prunable_parameters(model: Module, include_bias: bool = False):
     """``[(module, "weight"), ...]`` for every Linear and Conv2d of ``model`` (and biases if asked)."""
     if not isinstance(model, Module):
-        raise TypeError(f"model must be a Module, got {type(model).__name__}")
+        raise InputTypeError(f"model must be a Module, got {type(model).__name__}")
     out = []
     for _, mod in model.named_modules():
         if isinstance(mod, (Linear, Conv2d)):
@@ -38,10 +39,10 @@ def prunable_parameters(model: Module, include_bias: bool = False):
 def _check_parameters(parameters):
     parameters = list(parameters)
     if not parameters:
-        raise ValueError("parameters is empty; pass [(module, 'weight'), ...]")
+        raise InputError("parameters is empty; pass [(module, 'weight'), ...]")
     for item in parameters:
         if not (isinstance(item, tuple) and len(item) == 2):
-            raise TypeError(f"parameters must be (module, name) pairs, got {item!r}")
+            raise InputTypeError(f"parameters must be (module, name) pairs, got {item!r}")
         check_parameter(*item)
     return parameters
 
@@ -53,10 +54,10 @@ def _caps(caps, parameters):
         caps = [float(caps)] * len(parameters)
     caps = list(caps)
     if len(caps) != len(parameters):
-        raise ValueError(f"caps has {len(caps)} entries for {len(parameters)} parameters")
+        raise InputError(f"caps has {len(caps)} entries for {len(parameters)} parameters")
     for c in caps:
         if not 0.0 <= float(c) <= 1.0:
-            raise ValueError(f"every cap is a maximum sparsity in [0, 1], got {c}")
+            raise InputError(f"every cap is a maximum sparsity in [0, 1], got {c}")
     return [float(c) for c in caps]
 
 
@@ -79,7 +80,7 @@ def _global_prune(parameters, k_of, scores_of, caps, optimizer):
         positions.append(remaining[order])
     offers, owners, positions = (np.concatenate(a) for a in (offers, owners, positions))
     if k > offers.size:
-        raise ValueError(f"asked to prune {k} more weights but the caps allow only {offers.size}")
+        raise InputError(f"asked to prune {k} more weights but the caps allow only {offers.size}")
     chosen = np.argsort(offers, kind="stable")[:k]
     for i, ((m, n), mk) in enumerate(zip(parameters, masks)):
         new = mk.reshape(-1).copy()
@@ -94,7 +95,7 @@ def _scorer(importance, seed):
     if importance == "random":
         rng = as_generator(seed)
         return lambda m, n: rng.random(m._parameters[n].shape)
-    raise ValueError(f"importance must be 'l1' or 'random', got {importance!r}")
+    raise InputError(f"importance must be 'l1' or 'random', got {importance!r}")
 
 
 def global_unstructured(parameters, amount, importance: str = "l1", caps=None, seed=0,

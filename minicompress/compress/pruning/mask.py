@@ -23,23 +23,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from minicompress.errors import InputError, InputTypeError
 from minicompress.nn import Module
 
 
 def _check_module(module):
     if not isinstance(module, Module):
-        raise TypeError(f"module must be a minicompress Module, got {type(module).__name__}")
+        raise InputTypeError(f"module must be a minicompress Module, got {type(module).__name__}")
 
 
 def check_parameter(module: Module, name: str):
     """The parameter ``name`` of ``module`` (its own, not a submodule's); clear error otherwise."""
     _check_module(module)
     if not isinstance(name, str):
-        raise TypeError(f"parameter name must be a string, got {type(name).__name__}")
+        raise InputTypeError(f"parameter name must be a string, got {type(name).__name__}")
     params = module._parameters
     if name not in params or params[name] is None:
         have = [n for n, p in params.items() if p is not None]
-        raise ValueError(f"{type(module).__name__} has no parameter {name!r}; "
+        raise InputError(f"{type(module).__name__} has no parameter {name!r}; "
                          f"its parameters are {have}")
     return params[name]
 
@@ -54,12 +55,12 @@ def get_mask(module: Module, name: str) -> np.ndarray:
 def check_mask(mask, shape, what="mask") -> np.ndarray:
     """``mask`` as a bool array of ``shape``; ``TypeError``/``ValueError`` otherwise."""
     if not isinstance(mask, np.ndarray):
-        raise TypeError(f"{what} must be a numpy.ndarray of bool, got {type(mask).__name__}")
+        raise InputTypeError(f"{what} must be a numpy.ndarray of bool, got {type(mask).__name__}")
     if mask.dtype != np.bool_:
-        raise TypeError(f"{what} must have dtype bool (True = keep), got {mask.dtype}; "
+        raise InputTypeError(f"{what} must have dtype bool (True = keep), got {mask.dtype}; "
                         "convert with mask.astype(bool) if 0/1 is what you mean")
     if mask.shape != tuple(shape):
-        raise ValueError(f"{what} has shape {mask.shape}, the parameter has shape {tuple(shape)}")
+        raise InputError(f"{what} has shape {mask.shape}, the parameter has shape {tuple(shape)}")
     return mask
 
 
@@ -72,7 +73,7 @@ def zero_optimizer_state(optimizer, param, mask: np.ndarray) -> None:
     if optimizer is None:
         return
     if not hasattr(optimizer, "state"):
-        raise TypeError(f"optimizer must be a minicompress Optimizer, got {type(optimizer).__name__}")
+        raise InputTypeError(f"optimizer must be a minicompress Optimizer, got {type(optimizer).__name__}")
     for value in optimizer.state.get(param, {}).values():
         if isinstance(value, np.ndarray) and value.shape == param.shape:
             value[~mask] = 0
@@ -136,7 +137,7 @@ def remove(module: Module, name: str) -> Module:
     p = check_parameter(module, name)
     mask = module._buffers.get(f"{name}_mask")
     if mask is None:
-        raise ValueError(f"parameter {name!r} of {type(module).__name__} is not pruned "
+        raise InputError(f"parameter {name!r} of {type(module).__name__} is not pruned "
                          "(it has no mask to remove)")
     p.data = (p.data * mask).astype(p.dtype, copy=False)
     module.register_buffer(f"{name}_mask", None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from minicompress.compress.sparse import RelativeCSR
+from minicompress.errors import InputError, InputTypeError
 from minicompress.nn import Module
 
 
@@ -40,12 +41,12 @@ def sparsity_report(model: Module, requested: dict | None = None, index_bits: in
         compression`` (dense / CSR bytes).
     """
     if not isinstance(model, Module):
-        raise TypeError(f"model must be a Module, got {type(model).__name__}")
+        raise InputTypeError(f"model must be a Module, got {type(model).__name__}")
     requested = dict(requested or {})
     known = {n for n, _ in model.named_parameters()}
     unknown = sorted(set(requested) - known)
     if unknown:
-        raise ValueError(f"requested names {unknown} are not parameters; they are {sorted(known)}")
+        raise InputError(f"requested names {unknown} are not parameters; they are {sorted(known)}")
     rows = []
     for mod_name, mod in model.named_modules():
         for pname in mod._parameters:

@@ -33,6 +33,7 @@ from minicompress.compress.pruning.unstructured import (
     l1_unstructured_to_sparsity,
     random_unstructured_to_sparsity,
 )
+from minicompress.errors import InputError
 from minicompress.nn import Module
 from minicompress.rng import as_generator
 
@@ -45,12 +46,12 @@ def agp_sparsity(t, s_i: float, s_f: float, t0: int, n: int, dt: int) -> float:
     """
     for val, what in ((s_i, "s_i"), (s_f, "s_f")):
         if not 0.0 <= val <= 1.0:
-            raise ValueError(f"{what} must be a sparsity in [0, 1], got {val}")
+            raise InputError(f"{what} must be a sparsity in [0, 1], got {val}")
     if s_f < s_i:
-        raise ValueError(f"s_f ({s_f}) must be >= s_i ({s_i}): masks only ever prune more")
+        raise InputError(f"s_f ({s_f}) must be >= s_i ({s_i}): masks only ever prune more")
     for val, what in ((n, "n"), (dt, "dt")):
         if isinstance(val, bool) or not isinstance(val, numbers.Integral) or val < 1:
-            raise ValueError(f"{what} must be a positive integer, got {val!r}")
+            raise InputError(f"{what} must be a positive integer, got {val!r}")
     if t < t0:
         return float(s_i)
     j = min((t - t0) // dt, n)
@@ -91,21 +92,21 @@ class AGPPruner:
     def __init__(self, model: Module, s_f: float, n: int, dt: int, s_i: float = 0.0, t0: int = 0,
                  scope: str = "layer", parameters=None, importance: str = "l1", seed=0):
         if scope not in ("layer", "global"):
-            raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
+            raise InputError(f"scope must be 'layer' or 'global', got {scope!r}")
         self.parameters = prunable_parameters(model) if parameters is None else list(parameters)
         if isinstance(s_f, (int, float)):
             self.targets = [float(s_f)] * len(self.parameters)
         else:
             self.targets = [float(v) for v in s_f]
             if len(self.targets) != len(self.parameters):
-                raise ValueError(f"s_f has {len(self.targets)} targets for "
+                raise InputError(f"s_f has {len(self.targets)} targets for "
                                  f"{len(self.parameters)} parameters")
             if scope == "global":
-                raise ValueError("per-parameter targets need scope='layer'")
+                raise InputError("per-parameter targets need scope='layer'")
         for target in self.targets:
             agp_sparsity(t0, s_i, target, t0, n, dt)  # validates the schedule
         if importance not in ("l1", "random"):
-            raise ValueError(f"importance must be 'l1' or 'random', got {importance!r}")
+            raise InputError(f"importance must be 'l1' or 'random', got {importance!r}")
         self.importance, self.rng = importance, as_generator(seed)
         self.model, self.s_i, self.s_f, self.n, self.dt, self.t0 = model, s_i, s_f, n, dt, t0
         self.scope = scope
@@ -140,9 +141,9 @@ class AGPPruner:
 def iterative_sparsities(final_sparsity: float, rounds: int) -> list[float]:
     """Round j's absolute sparsity, ``1 − (1 − s_f)^(j / rounds)`` for j = 1..rounds."""
     if not 0.0 <= final_sparsity < 1.0:
-        raise ValueError(f"final_sparsity must be in [0, 1), got {final_sparsity}")
+        raise InputError(f"final_sparsity must be in [0, 1), got {final_sparsity}")
     if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 1:
-        raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
+        raise InputError(f"rounds must be a positive integer, got {rounds!r}")
     return [1.0 - (1.0 - final_sparsity) ** (j / rounds) for j in range(1, rounds + 1)]
 
 
@@ -170,7 +171,7 @@ def iterative_prune(model: Module, final_sparsity: float, rounds: int, fine_tune
             for mod, name in params:
                 l1_unstructured_to_sparsity(mod, name, s)
         else:
-            raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
+            raise InputError(f"scope must be 'layer' or 'global', got {scope!r}")
         logs.append({"round": j + 1, "sparsity": s, "fine_tune": fine_tune(model, j)})
     return logs
 
@@ -188,7 +189,7 @@ class RewindCheckpoint:
 
     def __init__(self, k: int):
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
-            raise ValueError(f"k must be an integer >= 0, got {k!r}")
+            raise InputError(f"k must be an integer >= 0, got {k!r}")
         self.k = int(k)
         self.weights = None
 
@@ -209,11 +210,11 @@ def rewind(model: Module, weights: dict, optimizer=None) -> Module:
     params = dict(model.named_parameters())
     missing = sorted(set(params) - set(weights))
     if missing:
-        raise ValueError(f"snapshot has no entry for {missing}")
+        raise InputError(f"snapshot has no entry for {missing}")
     for name, p in params.items():
         w = np.asarray(weights[name])
         if w.shape != p.shape:
-            raise ValueError(f"snapshot {name!r} has shape {w.shape}, the model {p.shape}")
+            raise InputError(f"snapshot {name!r} has shape {w.shape}, the model {p.shape}")
         p.data = w.astype(p.dtype, copy=True)
     for _, mod, pname in pruned_parameters(model):
         mod._parameters[pname].data[~np.asarray(mod._buffers[f"{pname}_mask"], dtype=bool)] = 0

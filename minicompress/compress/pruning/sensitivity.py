@@ -13,6 +13,7 @@ from minicompress.compress.pruning.unstructured import (
     l1_unstructured_to_sparsity,
     random_unstructured_to_sparsity,
 )
+from minicompress.errors import InputError
 from minicompress.io import copy_model
 from minicompress.training import evaluate
 
@@ -39,11 +40,11 @@ def sensitivity_scan(model, x, y, sparsities=DEFAULT_SPARSITIES, method: str = "
         One row per (layer, sparsity): ``{"layer", "params", "sparsity", "accuracy"}``.
     """
     if method not in ("l1", "random"):
-        raise ValueError(f"method must be 'l1' or 'random', got {method!r}")
+        raise InputError(f"method must be 'l1' or 'random', got {method!r}")
     sparsities = [float(s) for s in sparsities]
     for s in sparsities:
         if not 0.0 <= s <= 1.0:
-            raise ValueError(f"sparsities must be in [0, 1], got {s}")
+            raise InputError(f"sparsities must be in [0, 1], got {s}")
     names = {id(mod): name for name, mod in model.named_modules()}
     table = []
     for index, (mod, pname) in enumerate(prunable_parameters(model)):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from minicompress.errors import InputError, InputTypeError
 from minicompress.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential
 from minicompress.nn.layers import LAYER_TYPES
 
@@ -46,14 +47,14 @@ def _input_groups(a, b, between):
         if isinstance(a, Linear):
             return [np.array([j]) for j in range(a.out_features)]
         if not any(isinstance(m, Flatten) for m in between):
-            raise ValueError("a Conv2d followed by a Linear needs a Flatten between them")
+            raise InputError("a Conv2d followed by a Linear needs a Flatten between them")
         if b.in_features % a.out_channels:
-            raise ValueError(f"Linear input {b.in_features} is not a multiple of the "
+            raise InputError(f"Linear input {b.in_features} is not a multiple of the "
                              f"{a.out_channels} channels before it")
         hw = b.in_features // a.out_channels
         return [np.arange(j * hw, (j + 1) * hw) for j in range(a.out_channels)]
     if isinstance(a, Linear):
-        raise ValueError("a Linear followed by a Conv2d cannot be shrunk (no reshape layer)")
+        raise InputError("a Linear followed by a Conv2d cannot be shrunk (no reshape layer)")
     return [np.array([j]) for j in range(a.out_channels)]
 
 
@@ -80,15 +81,15 @@ def shrink(model: Module) -> Sequential:
         the masked model's up to float rounding. ``model`` is not modified.
     """
     if not isinstance(model, Sequential):
-        raise TypeError(f"shrink takes a Sequential, got {type(model).__name__}")
+        raise InputTypeError(f"shrink takes a Sequential, got {type(model).__name__}")
     layers = list(model)
     for i, layer in enumerate(layers):
         if not isinstance(layer, (Linear, Conv2d, *_PASS)):
-            raise TypeError(f"layer {i} is {type(layer).__name__}; shrink handles Linear, Conv2d, "
+            raise InputTypeError(f"layer {i} is {type(layer).__name__}; shrink handles Linear, Conv2d, "
                             "ReLU, MaxPool2d, Dropout and Flatten")
     weighted = [i for i, layer in enumerate(layers) if isinstance(layer, (Linear, Conv2d))]
     if not weighted:
-        raise ValueError("the model has no Linear or Conv2d layer to shrink")
+        raise InputError("the model has no Linear or Conv2d layer to shrink")
     w = {i: layers[i].effective("weight").data.astype(np.float64) for i in weighted}
     bias = {i: (None if layers[i].bias is None else layers[i].effective("bias").data.astype(np.float64))
             for i in weighted}
@@ -106,10 +107,10 @@ def shrink(model: Module) -> Sequential:
             if c == 0.0:
                 continue
             if bias[ib] is None:
-                raise ValueError(f"layer {ib} has no bias to absorb the constant output of the "
+                raise InputError(f"layer {ib} has no bias to absorb the constant output of the "
                                  f"removed unit {j} of layer {ia}")
             if isinstance(b, Conv2d) and b.padding:
-                raise ValueError(f"unit {j} of layer {ia} is pruned but outputs the constant "
+                raise InputError(f"unit {j} of layer {ia} is pruned but outputs the constant "
                                  f"{c:g}, which the padded Conv2d at layer {ib} cannot absorb "
                                  "exactly; zero that unit's bias first")
             extra = w[ib][:, groups[j]]
@@ -124,7 +125,7 @@ def shrink(model: Module) -> Sequential:
             continue
         rows, cols = np.flatnonzero(keep_out[i]), keep_in[i]
         if rows.size == 0:
-            raise ValueError(f"every unit of layer {i} is pruned: the model computes a constant")
+            raise InputError(f"every unit of layer {i} is pruned: the model computes a constant")
         spec = layer.spec()
         if isinstance(layer, Linear):
             spec.update(in_features=int(cols.size), out_features=int(rows.size))

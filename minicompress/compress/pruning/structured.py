@@ -19,15 +19,16 @@ import numpy as np
 
 from minicompress.compress.pruning.amount import prune_count
 from minicompress.compress.pruning.mask import apply_mask, check_parameter, get_mask
+from minicompress.errors import InputError, InputTypeError
 from minicompress.nn import Module
 from minicompress.rng import as_generator
 
 
 def _check_dim(dim, ndim):
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-        raise TypeError(f"dim must be an int, got {dim!r}")
+        raise InputTypeError(f"dim must be an int, got {dim!r}")
     if not -ndim <= dim < ndim:
-        raise ValueError(f"dim={dim} is out of range for a {ndim}-D parameter "
+        raise InputError(f"dim={dim} is out of range for a {ndim}-D parameter "
                          f"(allowed: {-ndim} .. {ndim - 1})")
     return int(dim) % ndim
 
@@ -35,12 +36,12 @@ def _check_dim(dim, ndim):
 def _channel_norms(w, n, dim):
     if isinstance(n, str):
         if n != "fro":
-            raise ValueError(f"n must be a positive number, inf, -inf or 'fro', got {n!r}")
+            raise InputError(f"n must be a positive number, inf, -inf or 'fro', got {n!r}")
         n = 2
     if isinstance(n, bool) or not isinstance(n, numbers.Real) or n == 0 or np.isnan(n):
-        raise ValueError(f"n must be a positive number, inf, -inf or 'fro', got {n!r}")
+        raise InputError(f"n must be a positive number, inf, -inf or 'fro', got {n!r}")
     if n < 0 and n != -np.inf:
-        raise ValueError(f"n must be a positive number, inf, -inf or 'fro', got {n!r}")
+        raise InputError(f"n must be a positive number, inf, -inf or 'fro', got {n!r}")
     flat = np.moveaxis(np.abs(w.astype(np.float64)), dim, 0).reshape(w.shape[dim], -1)
     if n == np.inf:
         return flat.max(axis=1)

@@ -13,6 +13,7 @@ import numpy as np
 
 from minicompress.compress.pruning.amount import prune_count, target_count
 from minicompress.compress.pruning.mask import apply_mask, check_parameter, get_mask
+from minicompress.errors import InputError
 from minicompress.nn import Module
 from minicompress.rng import as_generator
 
@@ -32,7 +33,7 @@ def _magnitude(module, name, importance_scores):
         return np.abs(w)
     scores = np.asarray(importance_scores)
     if scores.shape != w.shape:
-        raise ValueError(f"importance_scores has shape {scores.shape}, the parameter {w.shape}")
+        raise InputError(f"importance_scores has shape {scores.shape}, the parameter {w.shape}")
     return scores
 
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from minicompress import equations
 from minicompress.compress.quantization.ptq import quantize_weights, static_ptq
+from minicompress.errors import InputError
 from minicompress.io import copy_model
 from minicompress.nn import Conv2d, Linear, Sequential
 
@@ -72,9 +73,9 @@ def quantize_model(model: Sequential, method: str, bits: int = 8, *, ratio: floa
         ``method``, ``bits`` and method-specific counts.
     """
     if method not in METHODS:
-        raise ValueError(f"unknown quantization method {method!r}; choose one of {METHODS}")
+        raise InputError(f"unknown quantization method {method!r}; choose one of {METHODS}")
     if ratio is not None and method != "e6":
-        raise ValueError("ratio (Q) applies only to method 'e6'")
+        raise InputError("ratio (Q) applies only to method 'e6'")
     info = {"method": method, "bits": bits}
     if method == "e2":
         qmodel, extra = _map_weights(model, lambda w: equations.quantize_pow2_step(w, bits))
@@ -92,12 +93,12 @@ def quantize_model(model: Sequential, method: str, bits: int = 8, *, ratio: floa
         extra = {"activation_quantizers": sum(type(m).__name__ == "ActivationQuantE4" for m in qmodel)}
     elif method in ("ptq", "int8-ptq"):
         if method == "int8-ptq" and bits != 8:
-            raise ValueError(f"'int8-ptq' is 8-bit; got bits={bits} (use method 'ptq' for other widths)")
+            raise InputError(f"'int8-ptq' is 8-bit; got bits={bits} (use method 'ptq' for other widths)")
         qmodel, stored = quantize_weights(model, bits, "symmetric", per_channel)
         extra = {"weight_bytes": sum(q.nbytes for q in stored.values()), "per_channel": per_channel}
     else:  # static-ptq
         if calibration_batches is None:
-            raise ValueError("method 'static-ptq' needs calibration_batches (a few input batches)")
+            raise InputError("method 'static-ptq' needs calibration_batches (a few input batches)")
         qmodel = static_ptq(model, calibration_batches, bits, per_channel=per_channel)
         extra = {"per_channel": per_channel}
     info.update(extra)

@@ -22,6 +22,7 @@ import numpy as np
 
 from minicompress.compress.quantization.uniform import QParams
 from minicompress.engine import Function, Tensor
+from minicompress.errors import InputError, InputTypeError
 
 
 class FakeQuantize(Function):
@@ -70,16 +71,16 @@ def fake_quantize(x: Tensor, qp: QParams | None = None, *, scale=None, zero_poin
     Tensor, the shape and dtype of x
     """
     if not isinstance(x, Tensor):
-        raise TypeError(f"fake_quantize takes a Tensor, got {type(x).__name__}")
+        raise InputTypeError(f"fake_quantize takes a Tensor, got {type(x).__name__}")
     if qp is not None:
         scale, zero_point = qp.broadcast(x.ndim)
         qmin, qmax = qp.qmin, qp.qmax
     if scale is None or qmin is None or qmax is None:
-        raise ValueError("give either qp or scale, qmin and qmax")
+        raise InputError("give either qp or scale, qmin and qmax")
     if qmin >= qmax:
-        raise ValueError(f"qmin must be < qmax; got {qmin}, {qmax}")
+        raise InputError(f"qmin must be < qmax; got {qmin}, {qmax}")
     s = scale if isinstance(scale, Tensor) else Tensor(np.asarray(scale, dtype=x.dtype))
     if np.any(s.data <= 0):
-        raise ValueError("scale must be > 0")
+        raise InputError("scale must be > 0")
     z = np.asarray(zero_point, dtype=x.dtype)
     return FakeQuantize.apply(x, s, z, qmin, qmax)

@@ -32,6 +32,7 @@ from minicompress import kernels
 from minicompress.compress.quantization.qat import ActivationFakeQuant, QuantConv2d, QuantLinear
 from minicompress.compress.quantization.uniform import QParams, quantize
 from minicompress.engine import no_grad
+from minicompress.errors import InputError
 from minicompress.nn import Dropout, Flatten, MaxPool2d, ReLU, Sequential
 
 
@@ -40,9 +41,9 @@ class _IntegerWeighted:
 
     def __init__(self, qlayer, in_qp: QParams, out_qp: QParams | None, relu: bool):
         if qlayer.bits > 8:
-            raise ValueError(f"the integer kernels take int8 weights; this layer has {qlayer.bits} bits")
+            raise InputError(f"the integer kernels take int8 weights; this layer has {qlayer.bits} bits")
         if in_qp.scheme != "affine" or in_qp.bits > 8 or in_qp.axis is not None:
-            raise ValueError("the integer model needs per-tensor affine activations of at most 8 bits")
+            raise InputError("the integer model needs per-tensor affine activations of at most 8 bits")
         with no_grad():
             w = qlayer.effective("weight").data
             wqp = qlayer.weight_qparams()
@@ -60,7 +61,7 @@ class _IntegerWeighted:
             self.scale, self.out_zero, self.out_dtype = acc_scale, 0, np.float32
         else:
             if out_qp.scheme != "affine" or out_qp.bits > 8:
-                raise ValueError("the integer model needs affine activations of at most 8 bits")
+                raise InputError("the integer model needs affine activations of at most 8 bits")
             self.out_qmax = out_qp.qmax  # below 8 bits the uint8 holds a narrower range
             self.scale = acc_scale / float(out_qp.scale)
             self.out_zero, self.out_dtype = int(out_qp.zero_point), np.uint8
@@ -158,7 +159,7 @@ def to_integer(qmodel: Sequential) -> IntegerModel:
     """
     layers = list(qmodel)
     if not layers or not isinstance(layers[0], ActivationFakeQuant):
-        raise ValueError("to_integer needs a model from prepare() whose first layer quantizes the input")
+        raise InputError("to_integer needs a model from prepare() whose first layer quantizes the input")
     in_qp = layers[0].qparams()
     current_qp = in_qp
     steps = []
@@ -173,7 +174,7 @@ def to_integer(qmodel: Sequential) -> IntegerModel:
                 out_qp = layers[j].qparams()
                 j += 1
             elif any(isinstance(m, (QuantLinear, QuantConv2d)) for m in layers[j:]):
-                raise ValueError(f"layer {i} feeds another weighted layer without an activation quantizer")
+                raise InputError(f"layer {i} feeds another weighted layer without an activation quantizer")
             cls = IntegerLinear if isinstance(layer, QuantLinear) else IntegerConv2d
             steps.append(("layer", cls(layer, current_qp, out_qp, relu)))
             current_qp = out_qp
@@ -187,5 +188,5 @@ def to_integer(qmodel: Sequential) -> IntegerModel:
         elif isinstance(layer, (Dropout, ReLU)):
             i += 1  # dropout is the identity at inference; a ReLU on uint8 with z = 0 is too
         else:
-            raise ValueError(f"layer {i} ({type(layer).__name__}) has no integer version")
+            raise InputError(f"layer {i} ({type(layer).__name__}) has no integer version")
     return IntegerModel(in_qp, steps)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from minicompress.compress.quantization.uniform import QParams, check_axis, qparams_from_range
+from minicompress.errors import InputError
 
 
 class Observer:
@@ -40,7 +41,7 @@ class Observer:
     def _batch_range(self, x, lo_q=None, hi_q=None):
         x = np.asarray(getattr(x, "data", x), dtype=np.float64)
         if x.size == 0:
-            raise ValueError("cannot observe an empty batch")
+            raise InputError("cannot observe an empty batch")
         axis = check_axis(self.axis, x.ndim)
         others = None if axis is None else tuple(i for i in range(x.ndim) if i != axis)
         if lo_q is None:
@@ -53,7 +54,7 @@ class Observer:
     def qparams(self, bits: int, scheme: str = "affine") -> QParams:
         """The quantizer for the observed range; ``ValueError`` if nothing was observed."""
         if self.batches == 0:
-            raise ValueError(f"{type(self).__name__} has observed no batches; run calibration first")
+            raise InputError(f"{type(self).__name__} has observed no batches; run calibration first")
         return qparams_from_range(self.min, self.max, bits, scheme, self.axis)
 
 
@@ -73,7 +74,7 @@ class MovingAverageObserver(Observer):
     def __init__(self, axis=None, momentum: float = 0.9):
         super().__init__(axis)
         if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1); got {momentum}")
+            raise InputError(f"momentum must be in [0, 1); got {momentum}")
         self.momentum = float(momentum)
 
     def observe(self, x) -> None:
@@ -90,7 +91,7 @@ class PercentileObserver(Observer):
     def __init__(self, axis=None, percentile: float = 99.99):
         super().__init__(axis)
         if not 50.0 < percentile <= 100.0:
-            raise ValueError(f"percentile must be in (50, 100]; got {percentile}")
+            raise InputError(f"percentile must be in (50, 100]; got {percentile}")
         self.percentile = float(percentile)
         self._sum_lo = self._sum_hi = 0.0
 
@@ -109,5 +110,5 @@ OBSERVERS = {"minmax": MinMaxObserver, "moving_average": MovingAverageObserver,
 def make_observer(kind: str = "minmax", **kwargs) -> Observer:
     """An observer by name: ``"minmax"``, ``"moving_average"`` or ``"percentile"``."""
     if kind not in OBSERVERS:
-        raise ValueError(f"unknown observer {kind!r}; choose one of {sorted(OBSERVERS)}")
+        raise InputError(f"unknown observer {kind!r}; choose one of {sorted(OBSERVERS)}")
     return OBSERVERS[kind](**kwargs)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from minicompress.compress.quantization.qat import calibrate, prepare
 from minicompress.compress.quantization.uniform import QuantizedTensor, check_scheme, quantize_tensor
+from minicompress.errors import InputError
 from minicompress.io import copy_model
 from minicompress.nn import Conv2d, Linear, Sequential
 
@@ -54,7 +55,7 @@ def quantize_weights(model: Sequential, bits: int = 8, scheme: str = "symmetric"
             layer.bias.data = qb.dequantize(layer.bias.dtype)
             stored[f"{name}.bias"] = qb
     if not stored:
-        raise ValueError("the model has no Linear or Conv2d layer to quantize")
+        raise InputError("the model has no Linear or Conv2d layer to quantize")
     return out, stored
 
 

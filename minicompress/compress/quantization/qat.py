@@ -36,6 +36,7 @@ from minicompress.compress.quantization.uniform import (
     qparams_from_range,
 )
 from minicompress.engine import Tensor, no_grad
+from minicompress.errors import InputError, InputTypeError
 from minicompress.io import copy_model
 from minicompress.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, Parameter, ReLU, Sequential
 
@@ -126,7 +127,7 @@ class _QuantWeighted(Module):
         self.bits = check_bits(bits, "symmetric")
         self.per_channel = bool(per_channel)
         if weight_range not in WEIGHT_RANGES:
-            raise ValueError(f"weight_range must be one of {WEIGHT_RANGES}; got {weight_range!r}")
+            raise InputError(f"weight_range must be one of {WEIGHT_RANGES}; got {weight_range!r}")
         self.weight_range = weight_range
         self.weight = Parameter(layer.weight.data.copy())
         self.bias = None if layer.bias is None else Parameter(layer.bias.data.copy())
@@ -225,16 +226,16 @@ def prepare(model: Sequential, bits: int = 8, *, act_bits: int | None = None, pe
         Input quantizer, then the layers with quantized weights and activation quantizers.
     """
     if not isinstance(model, Sequential):
-        raise TypeError(f"prepare needs a Sequential model, got {type(model).__name__}")
+        raise InputTypeError(f"prepare needs a Sequential model, got {type(model).__name__}")
     check_bits(bits, "symmetric")
     act_bits = bits if act_bits is None else check_bits(act_bits, "affine")
     layers = list(copy_model(model))
     weighted = [i for i, layer in enumerate(layers) if isinstance(layer, (Linear, Conv2d))]
     if not weighted:
-        raise ValueError("the model has no Linear or Conv2d layer to quantize")
+        raise InputError("the model has no Linear or Conv2d layer to quantize")
     for i, layer in enumerate(layers):
         if not isinstance(layer, (Linear, Conv2d, *_PASS_THROUGH)):
-            raise TypeError(f"layer {i} ({type(layer).__name__}) cannot be quantized; "
+            raise InputTypeError(f"layer {i} ({type(layer).__name__}) cannot be quantized; "
                             "allowed: Linear, Conv2d, ReLU, MaxPool2d, Flatten, Dropout")
     out = [ActivationFakeQuant(act_bits, "affine", observer)]
     for i, layer in enumerate(layers):
@@ -268,13 +269,13 @@ def calibrate(qmodel: Module, batches, observer_reset: bool = True) -> Module:
     """
     quantizers = activation_quantizers(qmodel)
     if not quantizers:
-        raise ValueError("calibrate needs a model from prepare(): it has no ActivationFakeQuant")
+        raise InputError("calibrate needs a model from prepare(): it has no ActivationFakeQuant")
     if observer_reset:
         for q in quantizers:
             q.observer = type(q.observer)(**_observer_kwargs(q.observer))
     batches = [np.asarray(b) for b in batches]
     if not batches:
-        raise ValueError("calibration got no batches; pass at least one batch of inputs")
+        raise InputError("calibration got no batches; pass at least one batch of inputs")
     was_training = qmodel.training
     qmodel.eval()
     # Every quantizer observes the float activations at once (one pass per batch), as

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from minicompress.errors import InputError, InputTypeError
+
 SUPPORTED_BITS = (1, 2, 3, 4, 5, 6, 7, 8, 16)
 SCHEMES = ("symmetric", "affine")
 
@@ -37,19 +39,19 @@ SCHEMES = ("symmetric", "affine")
 def check_bits(bits, scheme: str = "affine") -> int:
     """Validate a bit width for ``scheme``; return it as an int."""
     if isinstance(bits, (bool, np.bool_)) or not isinstance(bits, numbers.Integral):
-        raise TypeError(f"bits must be an integer, one of {SUPPORTED_BITS}; got {bits!r}")
+        raise InputTypeError(f"bits must be an integer, one of {SUPPORTED_BITS}; got {bits!r}")
     bits = int(bits)
     if bits not in SUPPORTED_BITS:
-        raise ValueError(f"bits must be one of {SUPPORTED_BITS} (1-8 or 16); got {bits}")
+        raise InputError(f"bits must be one of {SUPPORTED_BITS} (1-8 or 16); got {bits}")
     if scheme == "symmetric" and bits < 2:
-        raise ValueError("symmetric quantization needs bits >= 2 (its scale divides by 2^(b-1) - 1); "
+        raise InputError("symmetric quantization needs bits >= 2 (its scale divides by 2^(b-1) - 1); "
                          "use scheme='affine' for 1 bit")
     return bits
 
 
 def check_scheme(scheme: str) -> str:
     if scheme not in SCHEMES:
-        raise ValueError(f"scheme must be one of {SCHEMES}; got {scheme!r}")
+        raise InputError(f"scheme must be one of {SCHEMES}; got {scheme!r}")
     return scheme
 
 
@@ -58,9 +60,9 @@ def check_axis(axis, ndim: int):
     if axis is None:
         return None
     if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"axis must be None (per-tensor) or an integer; got {axis!r}")
+        raise InputTypeError(f"axis must be None (per-tensor) or an integer; got {axis!r}")
     if not -ndim <= axis < ndim:
-        raise ValueError(f"per-channel axis {axis} is out of range for a {ndim}-D array "
+        raise InputError(f"per-channel axis {axis} is out of range for a {ndim}-D array "
                          f"(allowed: {-ndim}..{ndim - 1}, or None for per-tensor)")
     return int(axis) % ndim
 
@@ -144,7 +146,7 @@ def qparams_from_range(x_min, x_max, bits: int, scheme: str = "symmetric", axis=
     lo = np.minimum(np.asarray(x_min, dtype=np.float64), 0.0)
     hi = np.maximum(np.asarray(x_max, dtype=np.float64), 0.0)
     if np.any(lo > hi):
-        raise ValueError("x_min must be <= x_max")
+        raise InputError("x_min must be <= x_max")
     if scheme == "symmetric":
         scale = np.maximum(-lo, hi) / qmax
         scale = np.where(scale > 0, scale, 1.0)
@@ -178,11 +180,11 @@ def choose_qparams(x, bits: int, scheme: str = "symmetric", axis=None) -> QParam
 def _as_float(x) -> np.ndarray:
     x = np.asarray(getattr(x, "data", x) if not isinstance(x, np.ndarray) else x)
     if x.dtype.kind not in "fiu":
-        raise TypeError(f"expected a real array, got dtype {x.dtype}")
+        raise InputTypeError(f"expected a real array, got dtype {x.dtype}")
     if x.size == 0:
-        raise ValueError("cannot quantize an empty array")
+        raise InputError("cannot quantize an empty array")
     if not np.all(np.isfinite(x)):
-        raise ValueError("cannot quantize an array with NaN or infinite values")
+        raise InputError("cannot quantize an array with NaN or infinite values")
     return x
 
 
@@ -224,9 +226,9 @@ def pack_bits(values, bits: int) -> np.ndarray:
     """
     v = np.asarray(values).reshape(-1).astype(np.int64)
     if not 1 <= int(bits) <= 16:
-        raise ValueError(f"pack_bits handles 1-16 bits; got {bits}")
+        raise InputError(f"pack_bits handles 1-16 bits; got {bits}")
     if v.size and (v.min() < 0 or v.max() >= 2**bits):
-        raise ValueError(f"values must lie in [0, 2^{bits}) to pack into {bits} bits")
+        raise InputError(f"values must lie in [0, 2^{bits}) to pack into {bits} bits")
     shifts = np.arange(bits - 1, -1, -1)
     bit_matrix = ((v[:, None] >> shifts) & 1).astype(np.uint8)
     return np.packbits(bit_matrix.reshape(-1))
@@ -237,7 +239,7 @@ def unpack_bits(packed, bits: int, count: int) -> np.ndarray:
     packed = np.asarray(packed, dtype=np.uint8)
     needed = (count * bits + 7) // 8
     if packed.size < needed:
-        raise ValueError(f"{count} values of {bits} bits need {needed} bytes, got {packed.size}")
+        raise InputError(f"{count} values of {bits} bits need {needed} bytes, got {packed.size}")
     flat = np.unpackbits(packed)[: count * bits].reshape(count, bits).astype(np.int64)
     return flat @ (1 << np.arange(bits - 1, -1, -1, dtype=np.int64))
 
