@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 01 · The engine and autograd
 #
-# Every technique in the three documents (`../shared/seeds/`) changes a trained network's
+# Every technique in the three documents ([docs/documents.md](../docs/documents.md)) changes a trained network's
 # weights: clipping them (doc 001 §3.1), rounding them (doc 001 §3.2, doc 000 §3.2), removing
 # them (doc 001 §3.3, doc 000 §3.1), or training a new network to imitate an old one
 # (doc 000 §3.3, doc 002 §3). To *measure* what each does we need networks we can train, and

@@ -1,7 +1,8 @@
 # %% [markdown]
 # # 03 · Threshold clipping (E1), exactly as written, and what practice does instead
 #
-# Read along with `001_3806f2383fce931b.txt` §2.1.1 and §3.1 ("权重裁剪", weight clipping).
+# Read along with doc 001 §2.1.1 and §3.1 ("权重裁剪", weight clipping), described in
+# [docs/documents.md](../docs/documents.md#e1-threshold-clipping).
 # The document describes the idea as making the weights sparse by "turning many weight values
 # into one specific value", and writes, for a weight matrix W, a threshold T and a specific
 # value t (§3.1.3):

@@ -1,9 +1,9 @@
 # %% [markdown]
 # # 04 · Quantization: the documents' formulas, then the practice
 #
-# Read along with doc 001 (`../shared/seeds/001_3806f2383fce931b.txt`) §3.2 "weight
-# quantization" and §3.4 "activation quantization", and doc 000
-# (`000_aa1905e934bb7dd4.txt`) §3.2 "quantization". The documents write:
+# Read along with doc 001 §3.2 "weight quantization" and §3.4 "activation quantization",
+# and doc 000 §3.2 "quantization" ([docs/documents.md](../docs/documents.md#e2-weight-quantization),
+# E2, E4 and E6). The documents write:
 #
 # * **E2** (doc 001 §3.2.3): w̃ = round(w / 2^(b−1)) × 2^(b−1)
 # * **E4** (doc 001 §3.4.3): ã = round(a / 2^(b−1)) × 2^(b−1), on a layer's outputs

@@ -3,10 +3,10 @@
 #
 # Two of the documents describe pruning. Read along:
 #
-# * doc 001 (`001_3806f2383fce931b.txt`) §3.3, "模型剪枝": keep a *retention ratio* r of the
+# * doc 001 §3.3 ([E3](../docs/documents.md#e3-pruning-by-retention-ratio)), "模型剪枝": keep a *retention ratio* r of the
 #   neurons and weights and delete the rest (§3.3.1); then §3.3.3 writes the equation
 #   Θ̃ = (1 − r)·Θ. We call it **E3**.
-# * doc 000 (`000_aa1905e934bb7dd4.txt`) §3.1, "权重裁剪": pick a proportion of the weights at
+# * doc 000 §3.1 ([E5](../docs/documents.md#e5-random-candidate-pruning)), "权重裁剪": pick a proportion of the weights at
 #   random, compute their mean and variance, decide from those which to keep, and
 #   W_pruned = W_original − W_removed. We call it **E5**.
 #

@@ -1,13 +1,13 @@
 # %% [markdown]
 # # 06 · Knowledge distillation: the documents' losses, and the one that works
 #
-# Two of our documents teach distillation. doc 000 (`000_aa1905e934bb7dd4.txt` §3.3) gives
+# Two of our documents teach distillation. doc 000 §3.3 ([E7](../docs/documents.md#e7-the-distillation-loss)) gives
 # the loss **E7**:
 #
 #   L = −(1/N) Σᵢ [ yᵢ log ŷᵢ + (1 − yᵢ) log(1 − ŷᵢ) ]
 #
 # with yᵢ the true label and ŷᵢ the small model's prediction. doc 002
-# (`002_bbe1d8196fd62395.txt` §3) describes **E8**: a student trained to imitate the
+# §3 ([E8](../docs/documents.md#e8-imitation-and-parameter-transfer)) describes **E8**: a student trained to imitate the
 # teacher's outputs with a cross-entropy between the two distributions, then the teacher's
 # parameters "migrated" into it. This chapter runs both as written, fixes doc 002's example
 # so it runs, and then does what practice does: Hinton et al. 2015 (temperature, soft

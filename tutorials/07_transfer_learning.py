@@ -1,9 +1,9 @@
 # %% [markdown]
 # # 07 · Transfer learning (E9): pretrain on one task, fine-tune on another
 #
-# doc 000 (`000_aa1905e934bb7dd4.txt` §2.3) describes transfer learning in two steps and no
-# equation: first train a model on the *source* task; then, "according to the similarity
-# between the source and the target task", fine-tune it on the *target* task. We call that
+# doc 000 §2.3 ([E9](../docs/documents.md#e9-transfer-learning)) describes transfer learning
+# in two steps and no equation: first train a model on the *source* task; then, as far as the
+# two tasks are alike, fine-tune it on the *target* task. We call that
 # procedure E9 and make it concrete on mnist10k:
 #
 # * source task: digits 0-4, every training image (about 4,000);

@@ -1,9 +1,9 @@
 # %% [markdown]
 # # 09 · Kernels: an int8 GEMM that beats float BLAS, a sparse product, and im2col
 #
-# Read along with `001_3806f2383fce931b.txt` §2.2 (量化学习, "quantization learning"), which
-# says quantization turns float parameters into integers "to make the model smaller and
-# faster" (以实现模型的精简和加速), and `000_aa1905e934bb7dd4.txt` §4.1.2, whose code calls a
+# Read along with doc 001 §2.2 (量化学习, "quantization learning"), which says quantization
+# turns float parameters into integers to make the model smaller and faster, and doc 000
+# §4.1.2 ([docs/documents.md](../docs/documents.md#doc-000-4)), whose code calls a
 # `torch.nn.utils.quantize_weight` module that does not exist. Neither document ever runs
 # integer arithmetic, and that is where the "faster" has to come from: a model whose int8
 # weights are turned back into floats before every matmul is smaller on disk and exactly as

@@ -13,8 +13,8 @@ and 1-element arrays, negatives, exact .5 ties and huge values. A function that 
 raises ``NotImplementedError`` is reported as "not implemented"; the check exits 0 only
 when at least one function is implemented and every implemented one passes.
 
-The documents: doc 000 = ``000_aa1905e934bb7dd4.txt``, doc 001 =
-``001_3806f2383fce931b.txt``, doc 002 = ``002_bbe1d8196fd62395.txt`` (see FORMULAS.md).
+The documents (doc 000, doc 001, doc 002) and every equation are described in
+``docs/documents.md``.
 round(·) is 四舍五入: half AWAY from zero (round(0.5) = 1, round(-2.5) = -3), which is
 not what ``np.round`` does.
 """
