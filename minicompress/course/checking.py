@@ -154,9 +154,22 @@ def _same(a, b) -> bool:
         return a is b
 
 
-def _call(fn, kwargs):
+def _positional(task, kwargs):
+    """The inputs in the order of the task's signature: learners' parameter names may differ."""
     try:
-        return fn(**kwargs)
+        order = list(inspect.signature(task.reference).parameters)
+    except (TypeError, ValueError):
+        return [], kwargs
+    pos = [kwargs[n] for n in order if n in kwargs]
+    return pos, {k: v for k, v in kwargs.items() if k not in order}
+
+
+def _call(fn, kwargs, task=None):
+    try:
+        if task is None:
+            return fn(**kwargs)
+        pos, kw = _positional(task, kwargs)
+        return fn(*pos, **kw)
     except SystemExit as err:
         raise _Exited(f"called sys.exit({err.code!r})") from None
     except KeyboardInterrupt:
@@ -166,7 +179,7 @@ def _call(fn, kwargs):
 def _observe(task, fn, kwargs):
     """Call ``fn`` on a deep copy; return (result, the copy after the call)."""
     args = copy.deepcopy(kwargs)
-    return _call(fn, args), args
+    return _call(fn, args, task), args
 
 
 def _outcome(task, result, args):
@@ -239,7 +252,7 @@ def _check_by_property(task, fn, kwargs):
     def guarded(*a, **kw):
         bound = inspect.signature(task.reference).bind(*a, **kw)
         before = copy.deepcopy(dict(bound.arguments))
-        out = _call(fn, bound.arguments)
+        out = _call(fn, bound.arguments, task)
         for name, value in before.items():
             if name not in task.mutates and not _same(value, bound.arguments[name]):
                 raise _Failed("changed input", before, f"your function changed its input {name!r}; "
