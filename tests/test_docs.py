@@ -100,3 +100,145 @@ def test_relative_links_of_the_documents_page_exist():
     missing = [target for target in re.findall(r"\]\((\.\./[^)#]+)", text)
                if not (DOCUMENTS.parent / target).resolve().exists()]
     assert not missing, f"docs/documents.md links to files that do not exist: {missing}"
+
+
+# ------------------------------------------------------------------ the tutorials' exercises
+# Each tutorial ends with its chapter's exercises. The part that lists the tasks and the
+# commands sits between two HTML comments and is generated from the course registry
+# (``python tests/test_docs.py --write`` rewrites it); the test below fails when a tutorial's
+# list differs from the registry, so the two cannot drift apart.
+
+TUTORIALS = ROOT / "tutorials"
+START, END = "# <!-- exercises:start -->", "# <!-- exercises:end -->"
+
+# Tutorial number -> the course chapters whose tasks it ends with, and the documents'
+# equations (checked in the "equations" chapter) that the tutorial teaches.
+TUTORIAL_CHAPTERS = {
+    "01": (("engine",), ()),
+    "02": (("optim",), ()),
+    "03": (("equations",), ("E1",)),
+    "04": (("quantization", "equations"), ("E2", "E4", "E6")),
+    "05": (("pruning", "equations"), ("E3", "E5")),
+    "06": (("distillation", "equations"), ("E7", "E8")),
+    "07": ((), ()),
+    "08": (("deep_compression",), ()),
+    "09": (("kernels",), ()),
+}
+
+
+def equation_of(task):
+    """The documents' equation a task of the "equations" chapter checks ("E6" for E6.inverse)."""
+    for name in (task.name, *(alias for alias, _ in task.aliases)):
+        m = re.match(r"E(\d)", name)
+        if m:
+            return f"E{m.group(1)}"
+    raise AssertionError(f"{task.id}: no E-id in its name or aliases")
+
+
+def tutorial_tasks(number):
+    """The tasks a tutorial's exercises list, in registry order, grouped by chapter."""
+    from minicompress.course import tasks_in
+
+    chapters, equations = TUTORIAL_CHAPTERS[number]
+    out = []
+    for chapter in chapters:
+        tasks = tasks_in(chapter)
+        if chapter == "equations":
+            tasks = [t for t in tasks if equation_of(t) in equations]
+        out.append((chapter, tasks))
+    return out
+
+
+def _cell(text):
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def exercises_block(number):
+    """The generated part of a tutorial's ending: its tasks and the commands that check them."""
+    lines = [START]
+    for chapter, tasks in tutorial_tasks(number):
+        if not tasks:
+            continue
+        only = " ".join(f"--task {t.id}" for t in tasks) if chapter == "equations" else ""
+        lines += ["#", f"# **{chapter}**: write these functions ({len(tasks)} tasks)", "#",
+                  "# | task | write | also accepted as |", "# |---|---|---|"]
+        for t in tasks:
+            summary = t.doc.strip().splitlines()[0] if t.doc.strip() else ""
+            aliases = ", ".join(f"`{a}` ({src})" for a, src in t.aliases) or "–"
+            lines.append(f"# | `{t.id}` | `{_cell(t.signature)}`: {_cell(summary)} | {_cell(aliases)} |")
+        check = f"minicompress check my_exercises/{chapter}.py --chapter {chapter}" + (f" {only}" if only else "")
+        lines += ["#", "# ```bash",
+                  f"# minicompress exercises --chapter {chapter} --out my_exercises   # one stub per task",
+                  f"# {check}",
+                  f"# python -m pytest -m {chapter} --candidate my_exercises/{chapter}.py",
+                  "# ```"]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def tutorial_path(number):
+    matches = sorted(TUTORIALS.glob(f"{number}_*.py"))
+    assert len(matches) == 1, f"expected one tutorials/{number}_*.py, found {matches}"
+    return matches[0]
+
+
+def current_block(text):
+    if START not in text:
+        return None
+    start = text.index(START)
+    return text[start:text.index(END, start) + len(END)]
+
+
+def write_blocks():
+    for number, (chapters, _) in TUTORIAL_CHAPTERS.items():
+        if not chapters:
+            continue
+        path = tutorial_path(number)
+        text = path.read_text(encoding="utf-8")
+        old = current_block(text)
+        assert old is not None, f"{path.name}: put the two markers {START!r} and {END!r} in its last cell"
+        path.write_text(text.replace(old, exercises_block(number)), encoding="utf-8")
+
+
+def _last_section(text):
+    return text[text.rindex("# ## "):]
+
+
+@pytest.mark.tutorials
+@pytest.mark.parametrize("number", sorted(TUTORIAL_CHAPTERS))
+def test_tutorial_ends_with_its_chapters_exercises(number):
+    path = tutorial_path(number)
+    text = path.read_text(encoding="utf-8")
+    ending = _last_section(text)
+    assert ending.startswith("# ## Exercises"), f"{path.name}: the last section is not its exercises"
+    chapters, _ = TUTORIAL_CHAPTERS[number]
+    listed = re.findall(r"`((?:engine|optim|equations|quantization|pruning|distillation|deep_compression|kernels)"
+                        r"\.[\w.]+)`", ending)
+    expected = [t.id for _, tasks in tutorial_tasks(number) for t in tasks]
+    if not chapters:
+        assert not listed, f"{path.name} lists tasks {listed}, but its chapter has none"
+        return
+    block = current_block(ending)
+    assert block is not None, f"{path.name}: its exercises have no generated task list ({START!r} ... {END!r})"
+    assert block == exercises_block(number), (
+        f"{path.name}'s task list differs from the course registry; run `python tests/test_docs.py --write`.\n"
+        f"listed: {listed}\nregistry: {expected}")
+    assert sorted(set(listed)) == sorted(expected), f"{path.name} names {listed}; its tasks are {expected}"
+
+
+@pytest.mark.tutorials
+def test_every_task_is_in_exactly_one_tutorial():
+    from minicompress.course import tasks_in
+
+    listed = [t.id for n in TUTORIAL_CHAPTERS for _, tasks in tutorial_tasks(n) for t in tasks]
+    every = [t.id for t in tasks_in()]
+    assert sorted(listed) == sorted(every), (
+        f"not in a tutorial: {sorted(set(every) - set(listed))}; twice: {sorted({i for i in listed if listed.count(i) > 1})}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--write"]:
+        sys.exit("usage: python tests/test_docs.py --write   (regenerates the tutorials' task lists)")
+    write_blocks()

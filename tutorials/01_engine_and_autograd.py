@@ -128,6 +128,43 @@ print(f"one epoch: {history[0]['seconds']:.2f} s, {history[0]['samples_per_secon
 # %% [markdown]
 # ## Exercises
 #
+# ### Write it yourself, then check it
+#
+# <!-- exercises:start -->
+#
+# **engine**: write these functions (17 tasks)
+#
+# | task | write | also accepted as |
+# |---|---|---|
+# | `engine.relu_forward` | `relu_forward(x)`: ReLU: max(x, 0), element by element. | `relu` (TinyTorch / micrograd) |
+# | `engine.relu_backward` | `relu_backward(x, grad_output)`: The gradient of ReLU: grad_output where x > 0, else 0. | – |
+# | `engine.sigmoid_forward` | `sigmoid_forward(x)`: The logistic sigmoid 1 / (1 + exp(-x)), element by element, without overflow. | – |
+# | `engine.sigmoid_backward` | `sigmoid_backward(x, grad_output)`: The gradient of the sigmoid: grad_output · s · (1 - s), with s = sigmoid(x). | – |
+# | `engine.tanh_forward` | `tanh_forward(x)`: The hyperbolic tangent, element by element, without overflow (tanh(±1000) = ±1). | – |
+# | `engine.tanh_backward` | `tanh_backward(x, grad_output)`: The gradient of tanh: grad_output · (1 - tanh(x)²). | – |
+# | `engine.matmul_forward` | `matmul_forward(a, b)`: Matrix product with NumPy/PyTorch broadcasting of the batch dimensions (like a @ b). | `matmul` (PyTorch torch.matmul / TinyTorch) |
+# | `engine.matmul_backward` | `matmul_backward(a, b, grad_output)`: The gradients of out = a @ b (batch dimensions broadcast) with respect to a and b. | – |
+# | `engine.sum_backward` | `sum_backward(x, axis, keepdims, grad_output)`: The gradient of out = x.sum(axis, keepdims): grad_output copied back over the summed axis. | – |
+# | `engine.unbroadcast` | `unbroadcast(grad, shape)`: Sum a gradient down to the shape of an input that NumPy broadcast (the backward of broadcasting). | `unbroadcast_to` (common autograd name) |
+# | `engine.log_softmax` | `log_softmax(x, axis=-1)`: log(softmax(x)) along ``axis``, computed stably: x - max - log(Σ exp(x - max)). | `logsoftmax` (TinyTorch / minitorch) |
+# | `engine.softmax_cross_entropy_backward` | `softmax_cross_entropy_backward(logits, labels)`: The gradient of the mean softmax cross-entropy with respect to the logits. | – |
+# | `engine.conv2d_forward` | `conv2d_forward(x, weight, bias=None, stride=1, padding=0)`: 2-D convolution as PyTorch computes it: a cross-correlation (the kernel is NOT flipped). | `conv2d` (PyTorch torch.nn.functional.conv2d(input, weight, bias, stride, padding)) |
+# | `engine.conv2d_backward` | `conv2d_backward(x, weight, grad_output, stride=1, padding=0)`: The gradients of conv2d_forward (cross-correlation) with respect to x, weight and bias. | – |
+# | `engine.max_pool2d_forward` | `max_pool2d_forward(x, kernel_size, stride=None)`: Max pooling over kernel_size × kernel_size windows (PyTorch's floor mode, no padding). | `max_pool2d` (PyTorch torch.nn.functional.max_pool2d(input, kernel_size, stride)) |
+# | `engine.max_pool2d_backward` | `max_pool2d_backward(x, kernel_size, stride, grad_output)`: The gradient of max_pool2d_forward: each window's grad_output goes to its maximum. | – |
+# | `engine.topological_order` | `topological_order(graph, root)`: The order in which backward() visits a computation graph: every node before its inputs. | – |
+#
+# ```bash
+# minicompress exercises --chapter engine --out my_exercises   # one stub per task
+# minicompress check my_exercises/engine.py --chapter engine
+# python -m pytest -m engine --candidate my_exercises/engine.py
+# ```
+# <!-- exercises:end -->
+#
+# PLACEHOLDER
+#
+# ### Explore further
+#
 # 1. Write `Function` subclasses for `sin` and `softplus`, and check them with `gradcheck`.
 # 2. Break `MaxPool2d.backward` in `minicompress/engine/conv.py` (send the gradient to the last
 #    maximum instead of the first) and run `pytest -m engine`: which tests notice, and why does

@@ -106,6 +106,30 @@ print(f"LeNet-5 after {len(hist5)} epoch(s): test accuracy {evaluate(cnn, x_test
 #
 # ## Exercises
 #
+# ### Write it yourself, then check it
+#
+# <!-- exercises:start -->
+#
+# **optim**: write these functions (4 tasks)
+#
+# | task | write | also accepted as |
+# |---|---|---|
+# | `optim.sgd_step` | `sgd_step(param, grad, momentum_buffer, lr, momentum=0.0, nesterov=False, weight_decay=0.0)`: One step of SGD as torch.optim.SGD computes it (dampening = 0). | – |
+# | `optim.adam_step` | `adam_step(param, grad, m, v, step, lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0)`: One step of Adam with bias correction, as torch.optim.Adam (L2 weight decay, amsgrad off). | – |
+# | `optim.cosine_lr` | `cosine_lr(base_lr, epoch, T_max, eta_min=0.0)`: The learning rate of cosine annealing at ``epoch`` (CosineAnnealingLR's closed form). | `cosine_annealing_lr` (common name) |
+# | `optim.step_lr` | `step_lr(base_lr, epoch, step_size, gamma=0.1)`: The learning rate of StepLR at ``epoch``: base_lr · gamma ** (epoch // step_size). | – |
+#
+# ```bash
+# minicompress exercises --chapter optim --out my_exercises   # one stub per task
+# minicompress check my_exercises/optim.py --chapter optim
+# python -m pytest -m optim --candidate my_exercises/optim.py
+# ```
+# <!-- exercises:end -->
+#
+# PLACEHOLDER
+#
+# ### Explore further
+#
 # 1. Train with SGD (lr 0.01, momentum 0.9) instead of Adam; how many epochs does it need to
 #    match Adam's accuracy?
 # 2. Add `Dropout(0.2)` after each hidden ReLU (`minicompress.nn.Dropout`); does test accuracy

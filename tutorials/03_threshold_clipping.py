@@ -137,6 +137,15 @@ savefig(fig, "03_threshold_clipping.png")
 # %% [markdown]
 # ## Exercises
 #
+# ### Write it yourself, then check it
+#
+# <!-- exercises:start -->
+# <!-- exercises:end -->
+#
+# PLACEHOLDER
+#
+# ### Explore further
+#
 # 1. Run the equation's property tests: `pytest -m equations -k E1`. Read `e1_check` in
 #    `minicompress/equations/properties.py`: which invariant would a sign-preserving variant
 #    (`np.sign(w) * t`) break?

@@ -185,6 +185,15 @@ for bits in (4, 2):
 #
 # ## Exercises
 #
+# ### Write it yourself, then check it
+#
+# <!-- exercises:start -->
+# <!-- exercises:end -->
+#
+# PLACEHOLDER
+#
+# ### Explore further
+#
 # 1. Run this chapter's tests: `pytest -m quantization`. Find the test of the
 #    straight-through estimator and change `inside` in `FakeQuantize.forward`
 #    (`minicompress/compress/quantization/fake_quant.py`) to let gradients through everywhere:

@@ -256,6 +256,15 @@ for name, fn in (("dense NumPy", dense_fwd), ("sparse", sparse_fwd)):
 #
 # ## Exercises
 #
+# ### Write it yourself, then check it
+#
+# <!-- exercises:start -->
+# <!-- exercises:end -->
+#
+# PLACEHOLDER
+#
+# ### Explore further
+#
 # 1. Run this chapter's tests: `pytest -m pruning`. Find the test that proves pruned weights
 #    stay exactly zero under SGD with momentum and weight decay; comment out the
 #    `zero_optimizer_state(...)` line of `apply_mask` in `minicompress/compress/pruning/mask.py`

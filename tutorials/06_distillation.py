@@ -250,6 +250,15 @@ print(f"tutorial ran in {time.perf_counter() - start:.0f} s")
 # %% [markdown]
 # ## Exercises
 #
+# ### Write it yourself, then check it
+#
+# <!-- exercises:start -->
+# <!-- exercises:end -->
+#
+# PLACEHOLDER
+#
+# ### Explore further
+#
 # 1. Run `pytest -m distillation` and find the test that checks the soft term's gradient is
 #    T(p − q)/N. Remove the `T * T` in `kd_loss_from_targets`: which tests fail, and why?
 # 2. Distill with T ∈ {1, 2, 4, 8, 16} and only the transfer set (no labels). Where does

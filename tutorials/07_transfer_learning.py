@@ -162,6 +162,22 @@ print(f"tutorial ran in {time.perf_counter() - start:.0f} s")
 #
 # ## Exercises
 #
+# ### Write it yourself
+#
+# Transfer learning has no tasks of its own in the course companion: it is a procedure (replace
+# the head, freeze or not, fine-tune), and each of its steps is a function you have already
+# written elsewhere. The closest checks are the **distillation** chapter's (tutorial 06), which
+# also reuses a trained network's outputs, and the **optim** chapter's (tutorial 02), whose SGD
+# and Adam steps are what fine-tuning runs:
+#
+# ```bash
+# minicompress exercises --chapter distillation --out my_exercises
+# minicompress check my_exercises/distillation.py --chapter distillation
+# python -m pytest -m transfer          # this chapter's own tests, on minicompress's code
+# ```
+#
+# ### Explore further
+#
 # 1. Run `pytest -m transfer` and read `test_head_only_fine_tuning_leaves_the_body_untouched`:
 #    what would go wrong if `freeze()` did not also clear `.grad`?
 # 2. Repeat the five-labels experiment with 10 and 20 labels per class, three seeds each.

@@ -156,6 +156,15 @@ for label, bad in (("truncated", data[:100]), ("wrong magic", b"ZZZZ" + data[4:]
 #
 # ## Exercises
 #
+# ### Write it yourself, then check it
+#
+# <!-- exercises:start -->
+# <!-- exercises:end -->
+#
+# PLACEHOLDER
+#
+# ### Explore further
+#
 # 1. Run this chapter's tests: `pytest -m deep_compression`. Break the tie-breaking in
 #    `code_lengths` (`minicompress/compress/huffman.py`) by dropping the smallest-symbol key
 #    from the heap entries: which test notices?

@@ -224,6 +224,15 @@ print(f"im2col {cols.shape}, conv as GEMM vs direct loop: max diff "
 # %% [markdown]
 # ## Exercises
 #
+# ### Write it yourself, then check it
+#
+# <!-- exercises:start -->
+# <!-- exercises:end -->
+#
+# PLACEHOLDER
+#
+# ### Explore further
+#
 # 1. Run the kernel tests: `pytest -m kernels`. Then break the rounding: in
 #    `minicompress/kernels/gemm.py` replace the `MAGIC` trick in `_epilogue` by `np.floor(y + 0.5)`
 #    (round half *up*) and find which test catches it, and on which input.
