@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 from hypothesis.extra import numpy as hnp
 
-from minicompress.equations import strategies as S
+from minicompress.course import strategies as S
 
 # --------------------------------------------------------------------------- failures
 
