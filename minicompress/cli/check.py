@@ -39,6 +39,8 @@ def add_parser(subparsers):
                         "or a function name like E2")
     parser.add_argument("--max-examples", type=int, default=50, metavar="N",
                         help="generated examples per task after the hand-worked ones (default 50)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="time limit per task (default: the task's own, 10-20 s, longer with --max-examples)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the generated examples (default 0: the same every run)")
     add_json_option(parser)
@@ -98,6 +100,8 @@ def run(args) -> int:
 
     if args.max_examples < 0:
         raise UsageError(f"--max-examples must be >= 0, got {args.max_examples}")
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout}")
     try:
         paths = learner_files(args.path)
     except ValueError as err:
@@ -111,7 +115,8 @@ def run(args) -> int:
             print(line)
         sys.stdout.flush()
 
-    results, problems = run_checks(paths, tasks, max_examples=args.max_examples, seed=args.seed, on_result=show)
+    results, problems = run_checks(paths, tasks, max_examples=args.max_examples, seed=args.seed,
+                                   timeout=args.timeout, on_result=show)
     elapsed = time.monotonic() - start
     summary = summarize(results)
     for path, problem in problems:

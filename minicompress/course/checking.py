@@ -382,7 +382,7 @@ def check_function(task, fn, *, max_examples: int = 50, seed: int | None = 0) ->
 
         state = {"n": 0, "property": False}
 
-        @settings(max_examples=max_examples, database=None, deadline=None, derandomize=seed is None,
+        @settings(max_examples=max(1, max_examples), database=None, deadline=None, derandomize=seed is None,
                   suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
                   verbosity=Verbosity.quiet, print_blob=False)
         @given(task.inputs)
@@ -393,7 +393,8 @@ def check_function(task, fn, *, max_examples: int = 50, seed: int | None = 0) ->
         if seed is not None:
             run = hypothesis_seed(seed)(run)
         try:
-            run()
+            if max_examples > 0:
+                run()
         except _Failed as failure:
             return _result_for(task, fn, failure, count + state["n"], task.check is not None)
         except _Exited as err:

@@ -49,7 +49,7 @@ def load_module(path: Path):
     folder = str(path.parent.resolve())
     added = folder not in sys.path
     if added:
-        sys.path.insert(0, folder)  # so the learner's files can import each other
+        sys.path.append(folder)  # the learner's files can import each other (after the stdlib)
     try:
         spec.loader.exec_module(module)
     except SyntaxError as err:
@@ -139,7 +139,7 @@ def _stop(proc):
 
 
 def run_checks(paths, tasks, *, max_examples: int = 50, seed: int | None = 0, timeout_scale: float | None = None,
-               on_result=None):
+               timeout: float | None = None, on_result=None):
     """Check ``tasks`` against the learner's files at ``paths`` in child processes.
 
     Parameters
@@ -151,6 +151,8 @@ def run_checks(paths, tasks, *, max_examples: int = 50, seed: int | None = 0, ti
         Passed to ``check_function``.
     timeout_scale : float, optional
         Multiplies each task's ``timeout``; default ``max(1, max_examples / 50)``.
+    timeout : float, optional
+        Seconds per task for every task instead (``minicompress check --timeout``).
     on_result : callable, optional
         Called with each TaskResult as soon as it is known (for printing progress).
 
@@ -160,6 +162,9 @@ def run_checks(paths, tasks, *, max_examples: int = 50, seed: int | None = 0, ti
         (file, what went wrong when importing it).
     """
     scale = timeout_scale if timeout_scale is not None else max(1.0, max_examples / 50)
+
+    def limit(task_id):
+        return timeout if timeout is not None else by_id[task_id].timeout * scale
     by_id = {t.id: t for t in tasks}
     remaining = [t.id for t in tasks]
     results: dict[str, TaskResult] = {}
@@ -188,8 +193,8 @@ def run_checks(paths, tasks, *, max_examples: int = 50, seed: int | None = 0, ti
                         record(TaskResult(tid, "timeout", f"importing your files took more than {IMPORT_TIMEOUT:g} s"))
                     remaining = []
                 else:
-                    limit = by_id[current].timeout * scale
-                    record(TaskResult(current, "timeout", f"did not finish within {limit:g} s (an endless loop?)"))
+                    record(TaskResult(current, "timeout",
+                                      f"did not finish within {limit(current):g} s (an endless loop?)"))
                     remaining = remaining[remaining.index(current) + 1:]
                 break
             try:
@@ -211,7 +216,7 @@ def run_checks(paths, tasks, *, max_examples: int = 50, seed: int | None = 0, ti
                     first = False
             elif kind == "start":
                 current = payload
-                deadline = time.monotonic() + by_id[current].timeout * scale
+                deadline = time.monotonic() + limit(current)
             elif kind == "result":
                 record(TaskResult(**payload))
                 remaining.remove(payload["task_id"])
