@@ -213,7 +213,7 @@ def test_a_check_that_runs_no_example_is_not_a_pass(tmp_path, capsys):
     code, lines, _ = run_check(capsys, path, "--task", "optim.step_lr", "--max-examples", "0")
     assert status_of(lines) == {"optim.step_lr": "pass"}  # the hand-worked example still ran
     assert code == 0
-    code, lines, _ = run_check(capsys, tmp_path / "learner.py", "--chapter", "kernels", "--max-examples", "0")
+    code, lines, _ = run_check(capsys, tmp_path / "learner.py", "--chapter", "engine", "--max-examples", "0")
     assert code == 1  # nothing implemented in that chapter
 
 
