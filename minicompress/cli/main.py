@@ -22,7 +22,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from minicompress.cli.errors import UsageError
 
 COMMANDS = [
-    "demo", "train", "evaluate", "check", "prune", "quantize", "distill", "pack", "report",
+    "demo", "train", "evaluate", "check", "exercises", "prune", "quantize", "distill", "pack", "report",
 ]
 
 

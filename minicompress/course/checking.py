@@ -189,20 +189,49 @@ def _outcome(task, result, args):
     return (result,) + tuple(args[m] for m in task.mutates if m in args)
 
 
-def _diagnose(task, kwargs, learner_outcome):
-    for variant in task.variants:
+def _variant_matches(task, variant, kwargs, learner_outcome) -> bool:
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            out, args = _observe(task, variant.fn, kwargs)
+        return task.compare(_outcome(task, out, args), learner_outcome) is None
+    except Exception:
+        return False
+
+
+def _agrees_everywhere(task, fn, variant, max_examples=25) -> bool:
+    """Whether ``fn`` and ``variant`` give the same result on a few more generated inputs."""
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+
+    @settings(max_examples=max_examples, database=None, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
+              phases=(Phase.explicit, Phase.generate))
+    @given(task.inputs)
+    def same(kwargs):
         try:
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
-                out, args = _observe(task, variant.fn, kwargs)
+                got, args = _observe(task, fn, kwargs)
         except Exception:
-            continue
-        try:
-            if task.compare(_outcome(task, out, args), learner_outcome) is None:
-                return variant
-        except Exception:
-            continue
-    return None
+            return
+        assert _variant_matches(task, variant, kwargs, _outcome(task, got, args))
+
+    try:
+        same()
+        return True
+    except Exception:
+        return False
+
+
+def _diagnose(task, fn, kwargs, learner_outcome):
+    """The known variant the learner's result matches on the counterexample (the one that
+    keeps matching on more inputs when several do), or None."""
+    matched = [v for v in task.variants if _variant_matches(task, v, kwargs, learner_outcome)]
+    if len(matched) > 1:
+        for v in matched:
+            if _agrees_everywhere(task, fn, v):
+                return v
+    return matched[0] if matched else None
 
 
 def _check_case(task, fn, kwargs, expected=_NOTHING):
@@ -302,7 +331,7 @@ def _result_for(task, fn, failure: _Failed, examples_run: int, from_property: bo
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
                 got, args = _observe(task, fn, failure.kwargs)
-            variant = _diagnose(task, failure.kwargs, _outcome(task, got, args))
+            variant = _diagnose(task, fn, failure.kwargs, _outcome(task, got, args))
         except Exception:
             variant = None
         if variant is not None:
@@ -353,7 +382,7 @@ def check_function(task, fn, *, max_examples: int = 50, seed: int | None = 0) ->
 
         state = {"n": 0, "property": False}
 
-        @settings(max_examples=max_examples, database=None, deadline=None, derandomize=seed is None,
+        @settings(max_examples=max(1, max_examples), database=None, deadline=None, derandomize=seed is None,
                   suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
                   verbosity=Verbosity.quiet, print_blob=False)
         @given(task.inputs)
@@ -364,7 +393,8 @@ def check_function(task, fn, *, max_examples: int = 50, seed: int | None = 0) ->
         if seed is not None:
             run = hypothesis_seed(seed)(run)
         try:
-            run()
+            if max_examples > 0:
+                run()
         except _Failed as failure:
             return _result_for(task, fn, failure, count + state["n"], task.check is not None)
         except _Exited as err:

@@ -44,6 +44,8 @@ from minicompress.compress.quantization.uniform import (
     qparams_from_range,
     qrange,
     quantize,
+    quantize_bias,
+    quantize_multiplier,
     quantize_tensor,
     unpack_bits,
 )
@@ -55,4 +57,5 @@ __all__ = [
     "make_observer", "pack_bits", "prepare", "prepare_qat", "qparams_from_range", "qrange", "quantize",
     "quantize_model", "quantize_tensor", "quantize_weights", "static_ptq", "to_integer", "unpack_bits",
     "weight_qparams",
+    "quantize_bias", "quantize_multiplier",
 ]

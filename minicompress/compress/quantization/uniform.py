@@ -304,3 +304,57 @@ def quantize_tensor(x, bits: int = 8, scheme: str = "symmetric", axis=None) -> Q
     """
     qp = choose_qparams(x, bits, scheme, axis)
     return QuantizedTensor(quantize(x, qp), qp)
+
+
+# ------------------------------------------------------------------ integer-only helpers
+def quantize_bias(bias, input_scale, weight_scale) -> np.ndarray:
+    """A layer's bias in accumulator units: ``clip(rint(b / (s_in * s_w)), -2^31, 2^31 - 1)`` as int32.
+
+    The int32 accumulator of ``x_q @ w_q`` counts in units of ``s_in * s_w``, so the bias is
+    quantized with that scale and zero point 0 before it is added (Jacob et al. 2018, §2.4).
+
+    Parameters
+    ----------
+    bias : ndarray, shape (C,), float
+    input_scale : float > 0
+    weight_scale : float or ndarray of C values (any shape with C elements: per output channel)
+
+    Returns
+    -------
+    ndarray of int32, shape (C,); rounding half to even (``np.rint``), saturated to int32.
+    """
+    b = _as_float(bias).astype(np.float64)
+    if b.ndim != 1:
+        raise InputError(f"bias must be 1-D (C,), got shape {b.shape}")
+    s_w = np.asarray(weight_scale, dtype=np.float64)
+    if s_w.size not in (1, b.size):
+        raise InputError(f"weight_scale has {s_w.size} values for a bias of {b.size}")
+    s = float(input_scale) * s_w.reshape(-1)
+    if not np.all((s > 0) & np.isfinite(s)):
+        raise InputError("input_scale * weight_scale must be finite and > 0")
+    q = np.clip(np.rint(b / s), -(2**31), 2**31 - 1)
+    return q.astype(np.int32)
+
+
+def quantize_multiplier(multiplier: float) -> tuple[int, int]:
+    """A real requantization multiplier M > 0 as an integer ``M0`` and an exponent ``shift``.
+
+    ``M = M0 * 2^(shift - 31)`` with ``M0`` in ``[2^30, 2^31)`` (a Q31 number in [0.5, 1)), the
+    form integer-only inference multiplies by (gemmlowp / TFLite's ``QuantizeMultiplier``):
+    ``frexp`` gives M = q * 2^shift with q in [0.5, 1); ``M0 = floor(q * 2^31 + 1/2)`` (round
+    half up, C's ``std::round`` on a positive number); if that rounds up to 2^31, ``M0 = 2^30``
+    and ``shift + 1``. ``shift`` is negative for M < 0.5 (a right shift) and positive for M >= 1.
+
+    Returns
+    -------
+    (int, int)
+        ``(M0, shift)``; ``ValueError`` unless M is finite and > 0.
+    """
+    m = float(multiplier)
+    if not (np.isfinite(m) and m > 0):
+        raise InputError(f"multiplier must be finite and > 0, got {multiplier!r}")
+    q, shift = np.frexp(m)
+    m0 = int(np.floor(float(q) * 2.0**31 + 0.5))
+    if m0 == 2**31:
+        m0, shift = 2**30, shift + 1
+    return m0, int(shift)
