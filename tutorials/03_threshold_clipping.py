@@ -140,9 +140,41 @@ savefig(fig, "03_threshold_clipping.png")
 # ### Write it yourself, then check it
 #
 # <!-- exercises:start -->
+#
+# **equations**: write these functions (1 tasks)
+#
+# | task | write | also accepted as |
+# |---|---|---|
+# | `equations.threshold_clip` | `threshold_clip(w, T, t)`: E1, threshold clipping (doc 001 §3.1.3): w̃ = t if \|w\| > T, otherwise w. | `E1` (the documents' id E1) |
+#
+# ```bash
+# minicompress exercises --chapter equations --out my_exercises   # one stub per task
+# minicompress check my_exercises/equations.py --chapter equations --task E1
+# python -m pytest -m equations --candidate my_exercises/equations.py
+# ```
 # <!-- exercises:end -->
 #
-# PLACEHOLDER
+# **A typical mistake**, and what the check prints. E1 compares strictly, |w| > T; this version
+# also replaces the weights *equal* to T:
+#
+# ```python
+# def threshold_clip(w, T, t):
+#     return np.where(np.abs(w) >= T, t, w).astype(w.dtype)
+# ```
+#
+# `minicompress check my_exercises/equations.py --chapter equations` prints (the "not started"
+# lines left out; exit code 1):
+#
+# ```
+# equations.threshold_clip                  fail  hand-worked example (|w| = T is kept; -3 becomes +0.25): max abs diff 1.25, 2 of 5 differ; first at index (1,): expected -1.0, got 0.25; inputs: w=array([-3. , -1. ,  0.5,  1. ,  2. ]), T=1.0, t=0.25; expected: array([ 0.25, -1.  ,  0.5 ,  1.  ,  0.25]); got: array([0.25, 0.25, 0.5 , 0.25, 0.25])
+#     diagnosis: you replace weights with |w| = T too; E1's test is strict: |w| > T
+#
+# equations:         1 fail, 11 not started
+# 0 of 12 tasks pass (1 implemented) in 0.0 s
+# ```
+#
+# The function may also be named `E1`, the documents' id; `--task equations.threshold_clip` (or
+# `--task E1`) checks it alone.
 #
 # ### Explore further
 #
