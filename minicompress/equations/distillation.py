@@ -264,7 +264,7 @@ def copy_parameters(teacher, student):
 
     (doc 002 §3 and its code, which zips the two
     ``parameters()`` lists and copies each; ``zip`` silently truncates and
-    ``copy_`` broadcasts, so a mismatched student is half-copied without a word.
+    ``copy_`` broadcasts, so some mismatched students are copied in part without a word.
     Here names are matched, not positions, and every mismatch is an error.)
 
     Parameters
