@@ -251,3 +251,25 @@ def test_the_command_line_end_to_end(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert status_of(proc.stdout.splitlines()) == {t.id: "not started" for t in tasks_in("optim")}
+
+
+# ------------------------------------------------------------------ pytest --candidate
+
+
+def test_pytest_candidate_checks_a_learner_file_in_the_current_folder(tmp_path):
+    """`python -m pytest -m equations --candidate my_equations.py`, the file next to the user: pytest
+    must know --candidate before it reads the command line, or it takes my_equations.py for a test path."""
+    # a copy of the repository's layout: its pyproject.toml, its tests, the learner's file at the top
+    (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
+    (tmp_path / "tests").symlink_to(ROOT / "tests")
+    (tmp_path / "my_equations.py").write_text(NP_ROUND.read_text())
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", "equations", "--candidate", "my_equations.py",
+         "-q", "-k", "threshold_clip or quantize_pow2_step"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert "unrecognized arguments" not in proc.stderr
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "1 failed, 1 passed" in proc.stdout
+    assert "test_task_passes[equations.quantize_pow2_step]" in proc.stdout
+    assert "rounds half to even" in proc.stdout

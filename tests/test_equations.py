@@ -16,6 +16,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minicompress import nn
+from minicompress.course.equation_properties import (
+    PROPERTIES,
+    PropertyFailure,
+    round_half_away_exact,
+    run_property,
+)
 from minicompress.engine import Tensor, gradcheck
 from minicompress.equations import (
     EQUATIONS,
@@ -36,12 +42,6 @@ from minicompress.equations import (
     soft_cross_entropy,
     threshold_clip,
     with_activation_quant,
-)
-from minicompress.course.equation_properties import (
-    PROPERTIES,
-    PropertyFailure,
-    round_half_away_exact,
-    run_property,
 )
 from tests.strategies import float_arrays
 

@@ -288,6 +288,7 @@ def _check_by_property(task, fn, kwargs):
                               "this task must leave it unchanged")
         return out
 
+    guarded.__wrapped__ = fn
     try:
         task.check(guarded, copy.deepcopy(kwargs))
     except _Failed:

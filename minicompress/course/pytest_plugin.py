@@ -19,3 +19,18 @@ def pytest_addoption(parser):
         help="check your own implementation: a .py file or a folder of them, with functions named as in "
         "tutorials/exercises/ (run with -m CHAPTER to check one chapter); without it the reference is checked",
     )
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "candidate: checks the --candidate file (the only tests run with --candidate)")
+
+
+def pytest_collection_modifyitems(config, items):
+    # With --candidate only the learner's checks run; the library's own tests are deselected (and counted so).
+    if config.getoption("candidate", None) is None:
+        return
+    keep = [item for item in items if item.get_closest_marker("candidate")]
+    dropped = [item for item in items if not item.get_closest_marker("candidate")]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

@@ -8,6 +8,7 @@ References: ``minicompress.compress.kmeans``, ``.huffman`` and ``.sparse`` behin
 from __future__ import annotations
 
 from collections import namedtuple
+from inspect import cleandoc
 
 import numpy as np
 from hypothesis import strategies as st
@@ -26,7 +27,7 @@ Codebook = namedtuple("Codebook", ["centroids", "labels"])
 
 
 def _task(name, signature, doc, reference, inputs, examples, variants, aliases=(), **kw):
-    return register(Task(id=f"{CHAPTER}.{name}", chapter=CHAPTER, name=name, signature=signature, doc=doc,
+    return register(Task(id=f"{CHAPTER}.{name}", chapter=CHAPTER, name=name, signature=signature, doc=cleandoc(doc),
                          reference=reference, inputs=inputs, examples=tuple(examples), variants=tuple(variants),
                          aliases=tuple(aliases), **kw))
 

@@ -6,6 +6,8 @@ Every reference is the library's own function (``minicompress.compress.distill``
 
 from __future__ import annotations
 
+from inspect import cleandoc
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -20,7 +22,7 @@ CHAPTER = "distillation"
 
 
 def _task(name, signature, doc, reference, inputs, examples, variants, aliases=(), **kw):
-    return register(Task(id=f"{CHAPTER}.{name}", chapter=CHAPTER, name=name, signature=signature, doc=doc,
+    return register(Task(id=f"{CHAPTER}.{name}", chapter=CHAPTER, name=name, signature=signature, doc=cleandoc(doc),
                          reference=reference, inputs=inputs, examples=tuple(examples), variants=tuple(variants),
                          aliases=tuple(aliases), **kw))
 

@@ -38,11 +38,24 @@ _DOCS = "The documents and their equations are described in docs/documents.md."
 
 def _property_check(eid):
     prop = PROPERTIES[eid]
+    extras_done: dict = {}  # id(function) -> (function, the extras' failure or None): a re-run agrees
 
     def check(fn, kwargs):
         prop.check(fn, kwargs)
-        for extra in prop.extras:
-            extra(fn)
+        if not prop.extras:
+            return
+        learner = getattr(fn, "__wrapped__", fn)
+        done = extras_done.get(id(learner))
+        if done is None or done[0] is not learner:  # the extras (E5's fraction over 100 seeds): once per function
+            failure = None
+            try:
+                for extra in prop.extras:
+                    extra(fn)
+            except AssertionError as err:
+                failure = err
+            done = extras_done[id(learner)] = (learner, failure)
+        if done[1] is not None:
+            raise done[1]
 
     return check
 

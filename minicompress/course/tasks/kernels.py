@@ -6,6 +6,8 @@ their NumPy oracles); a learner writes the plain NumPy version.
 
 from __future__ import annotations
 
+from inspect import cleandoc
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -18,7 +20,7 @@ CHAPTER = "kernels"
 
 
 def _task(name, signature, doc, reference, inputs, examples, variants, aliases=(), **kw):
-    return register(Task(id=f"{CHAPTER}.{name}", chapter=CHAPTER, name=name, signature=signature, doc=doc,
+    return register(Task(id=f"{CHAPTER}.{name}", chapter=CHAPTER, name=name, signature=signature, doc=cleandoc(doc),
                          reference=reference, inputs=inputs, examples=tuple(examples), variants=tuple(variants),
                          aliases=tuple(aliases), **kw))
 

@@ -8,6 +8,8 @@ run on a one-parameter module holding a copy of the array.
 
 from __future__ import annotations
 
+from inspect import cleandoc
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -31,7 +33,7 @@ CHAPTER = "pruning"
 
 
 def _task(name, signature, doc, reference, inputs, examples, variants, aliases=(), **kw):
-    return register(Task(id=f"{CHAPTER}.{name}", chapter=CHAPTER, name=name, signature=signature, doc=doc,
+    return register(Task(id=f"{CHAPTER}.{name}", chapter=CHAPTER, name=name, signature=signature, doc=cleandoc(doc),
                          reference=reference, inputs=inputs, examples=tuple(examples), variants=tuple(variants),
                          aliases=tuple(aliases), **kw))
 

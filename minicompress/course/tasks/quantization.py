@@ -9,6 +9,8 @@ Rounding everywhere is half to even (``np.rint``, like ``torch.round``), the lib
 
 from __future__ import annotations
 
+from inspect import cleandoc
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -36,7 +38,7 @@ CHAPTER = "quantization"
 
 
 def _task(name, signature, doc, reference, inputs, examples, variants, aliases=(), **kw):
-    return register(Task(id=f"{CHAPTER}.{name}", chapter=CHAPTER, name=name, signature=signature, doc=doc,
+    return register(Task(id=f"{CHAPTER}.{name}", chapter=CHAPTER, name=name, signature=signature, doc=cleandoc(doc),
                          reference=reference, inputs=inputs, examples=tuple(examples), variants=tuple(variants),
                          aliases=tuple(aliases), **kw))
 
@@ -84,7 +86,6 @@ _task(
              "task uses the full two's complement range [-2^(b-1), 2^(b-1) - 1] = [-128, 127]"),
      Variant("unsigned", lambda bitwidth: (0, 2**bitwidth - 1),
              "your range is unsigned [0, 2^b - 1]; this task's integers are signed [-2^(b-1), 2^(b-1) - 1]")],
-    aliases=(("quantized_range", "minicompress"),),
 )
 
 # ------------------------------------------------------------------ linear quantize / dequantize
@@ -145,7 +146,6 @@ _task(
              "you do not clamp to [q_min, q_max] = [-2^(b-1), 2^(b-1) - 1]; values beyond the range must saturate"),
      Variant("minus_zero_point", _lq_variant(sign=-1),
              "you subtract the zero point; quantization adds it: q = rint(r / S) + Z")],
-    aliases=(("quantize_per_tensor", "minicompress"),),
 )
 
 
