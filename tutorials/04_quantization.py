@@ -193,8 +193,8 @@ for bits in (4, 2):
 #
 # | task | write | also accepted as |
 # |---|---|---|
-# | `quantization.get_quantized_range` | `get_quantized_range(bitwidth)`: The signed integer range of a ``bitwidth``-bit quantizer. | `quantized_range` (minicompress) |
-# | `quantization.linear_quantize` | `linear_quantize(fp_tensor, bitwidth, scale, zero_point)`: Quantize a float array onto a signed ``bitwidth``-bit grid: ``q = clamp(rint(r / S) + Z, q_min, q_max)``. | `quantize_per_tensor` (minicompress) |
+# | `quantization.get_quantized_range` | `get_quantized_range(bitwidth)`: The signed integer range of a ``bitwidth``-bit quantizer. | – |
+# | `quantization.linear_quantize` | `linear_quantize(fp_tensor, bitwidth, scale, zero_point)`: Quantize a float array onto a signed ``bitwidth``-bit grid: ``q = clamp(rint(r / S) + Z, q_min, q_max)``. | – |
 # | `quantization.linear_dequantize` | `linear_dequantize(quantized_tensor, scale, zero_point)`: The real values an integer grid stands for: ``r = S (q - Z)``. | `dequantize_int8` (TinyTorch) |
 # | `quantization.get_quantization_scale_and_zero_point` | `get_quantization_scale_and_zero_point(fp_tensor, bitwidth)`: Affine (asymmetric) scale and zero point mapping the tensor's range onto signed ``bitwidth`` bits. | – |
 # | `quantization.linear_quantize_feature` | `linear_quantize_feature(fp_tensor, bitwidth)`: Quantize an activation tensor with its own affine scale and zero point (MIT lab 2). | – |
