@@ -237,6 +237,44 @@ def test_every_task_is_in_exactly_one_tutorial():
         f"not in a tutorial: {sorted(set(every) - set(listed))}; twice: {sorted({i for i in listed if listed.count(i) > 1})}")
 
 
+def _typical_mistake(ending):
+    """(python code, command, printed lines) of a tutorial's "typical mistake", or None."""
+    m = re.search(r"\*\*A typical mistake\*\*.*?# ```python\n(.*?)# ```\n.*?`(minicompress check [^`]+)` prints"
+                  r".*?# ```\n(.*?)# ```", ending, re.S)
+    if m is None:
+        return None
+    code, command, printed = (re.sub(r"^# ?", "", part, flags=re.M) for part in m.groups())
+    return code, command, [line for line in printed.splitlines() if line.strip()]
+
+
+def _timeless(line):
+    return re.sub(r" in \d+(\.\d+)? s$", " in … s", line.rstrip())
+
+
+@pytest.mark.tutorials
+@pytest.mark.slow
+@pytest.mark.parametrize("number", [n for n, (chapters, _) in TUTORIAL_CHAPTERS.items() if chapters])
+def test_the_typical_mistake_prints_what_the_tutorial_shows(number, tmp_path):
+    """The mistake's code, run through the command the tutorial gives, prints the lines it pastes."""
+    import sys
+
+    found = _typical_mistake(_last_section(tutorial_path(number).read_text(encoding="utf-8")))
+    assert found is not None, f"tutorial {number} shows no typical mistake with its output"
+    code, command, printed = found
+    words = command.split()
+    assert words[:2] == ["minicompress", "check"], command
+    learner = tmp_path / words[2]
+    learner.parent.mkdir(parents=True)
+    learner.write_text("import numpy as np\n\n\n" + code, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", "import sys; from minicompress.cli.main import main; sys.exit(main())",
+                           *words[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    actual = [_timeless(line) for line in proc.stdout.splitlines()]
+    missing = [line for line in printed if _timeless(line) not in actual]
+    assert not missing, f"tutorial {number} shows lines the check no longer prints:\n" + "\n".join(missing) + (
+        "\n--- it prints:\n" + proc.stdout)
+
+
 if __name__ == "__main__":
     import sys
 
