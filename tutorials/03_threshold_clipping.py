@@ -179,12 +179,11 @@ savefig(fig, "03_threshold_clipping.png")
 # ### Explore further
 #
 # 1. Run the equation's property tests: `pytest -m equations -k E1`. Read `e1_check` in
-#    `minicompress/equations/properties.py`: which invariant would a sign-preserving variant
-#    (`np.sign(w) * t`) break?
-# 2. Implement E1 yourself in a copy of `tutorials/exercises/template.py` and check it:
-#    `minicompress check my_equations.py --only E1` (the untouched template reports every
-#    equation as "not implemented": `minicompress check tutorials/exercises/template.py`).
-#    Then `pytest -m equations --candidate my_equations.py` runs the same tests under pytest.
+#    `minicompress/course/equation_properties.py`: which invariant would a sign-preserving
+#    variant (`np.sign(w) * t`) break?
+# 2. Write that sign-preserving variant as your `threshold_clip` and run
+#    `minicompress check my_exercises/equations.py --task E1`: which counterexample does the
+#    check find, and how does it name the mistake?
 # 3. Change `THRESHOLDS` to reach the weights' 99th percentile (printed above). At which T does
 #    E1 with t = T first cost more than one point of accuracy? And clipping to ±T?
 # 4. Magnitude thresholding at T = 0.05 zeroes how many weights? Compare with chapter 5's
