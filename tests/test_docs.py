@@ -161,6 +161,7 @@ def exercises_block(number):
             continue
         # a tutorial teaches some of the documents' equations: check those alone, by their E-ids
         only = " ".join(f"--task {t.aliases[0][0]}" for t in tasks) if chapter == "equations" else ""
+        select = ' -k "' + " or ".join(t.name for t in tasks) + '"' if chapter == "equations" else ""
         lines += ["#", f"# **{chapter}**: write these functions ({len(tasks)} tasks)", "#",
                   "# | task | write | also accepted as |", "# |---|---|---|"]
         for t in tasks:
@@ -171,7 +172,7 @@ def exercises_block(number):
         lines += ["#", "# ```bash",
                   f"# minicompress exercises --chapter {chapter} --out my_exercises   # one stub per task",
                   f"# {check}",
-                  f"# python -m pytest -m {chapter} --candidate my_exercises/{chapter}.py",
+                  f"# python -m pytest -m {chapter} --candidate my_exercises/{chapter}.py{select}",
                   "# ```"]
     lines.append(END)
     return "\n".join(lines)

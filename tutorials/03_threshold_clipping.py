@@ -150,7 +150,7 @@ savefig(fig, "03_threshold_clipping.png")
 # ```bash
 # minicompress exercises --chapter equations --out my_exercises   # one stub per task
 # minicompress check my_exercises/equations.py --chapter equations --task E1
-# python -m pytest -m equations --candidate my_exercises/equations.py
+# python -m pytest -m equations --candidate my_exercises/equations.py -k "threshold_clip"
 # ```
 # <!-- exercises:end -->
 #

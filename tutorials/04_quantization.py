@@ -230,7 +230,7 @@ for bits in (4, 2):
 # ```bash
 # minicompress exercises --chapter equations --out my_exercises   # one stub per task
 # minicompress check my_exercises/equations.py --chapter equations --task E2 --task E4 --task E6 --task E6_inverse
-# python -m pytest -m equations --candidate my_exercises/equations.py
+# python -m pytest -m equations --candidate my_exercises/equations.py -k "quantize_pow2_step or quantize_activations_pow2_step or quantize_by_ratio or dequantize_by_ratio"
 # ```
 # <!-- exercises:end -->
 #

@@ -288,7 +288,7 @@ for name, fn in (("dense NumPy", dense_fwd), ("sparse", sparse_fwd)):
 # ```bash
 # minicompress exercises --chapter equations --out my_exercises   # one stub per task
 # minicompress check my_exercises/equations.py --chapter equations --task E3 --task E5
-# python -m pytest -m equations --candidate my_exercises/equations.py
+# python -m pytest -m equations --candidate my_exercises/equations.py -k "scale_by_retention or random_candidate_pruning"
 # ```
 # <!-- exercises:end -->
 #

@@ -283,7 +283,7 @@ print(f"tutorial ran in {time.perf_counter() - start:.0f} s")
 # ```bash
 # minicompress exercises --chapter equations --out my_exercises   # one stub per task
 # minicompress check my_exercises/equations.py --chapter equations --task E7 --task E8_soft_cross_entropy --task E8_output_distance --task E8_parameter_distance --task E8_copy
-# python -m pytest -m equations --candidate my_exercises/equations.py
+# python -m pytest -m equations --candidate my_exercises/equations.py -k "distillation_bce_as_written or soft_cross_entropy or output_distance or parameter_distance or copy_parameters"
 # ```
 # <!-- exercises:end -->
 #
