@@ -1,8 +1,9 @@
 """Property tests for E1-E8, written once, run against any implementation.
 
 Each property takes the implementation under test as an argument, so the same checks
-run against the reference (``pytest -m equations``), against a learner's file
-(``pytest -m equations --candidate PATH.py``) and inside ``minicompress check PATH.py``.
+run against the reference (``tests/test_equations.py``) and, as the ``check`` of the
+course's equations tasks (``minicompress/course/tasks/equations.py``), against a learner's
+function in ``minicompress check PATH`` and ``pytest -m equations --candidate PATH``.
 
 A property draws inputs with hypothesis (``strategies.py``), calls the implementation
 on copies, and checks (a) the equation element by element against an independent
@@ -13,7 +14,8 @@ implementation returned and why it is wrong; hypothesis shrinks it to the smalle
 such example.
 
 Calling conventions (the same for the reference and for learners; see
-``tutorials/exercises/template.py``)::
+``tutorials/exercises/equations.py``, where each function has a descriptive name and the
+E-id is accepted too)::
 
     E1(w, T, t) -> array                       E2(w, bits) -> array
     E3(theta: dict, r) -> dict                 E4(a, bits) -> array

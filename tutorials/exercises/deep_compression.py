@@ -19,19 +19,18 @@ import numpy as np  # noqa: F401  (you will want it)
 def kmeans_1d(values, k):
     """Lloyd's k-means on a 1-D array with LINEAR initialisation (Deep Compression's choice).
 
-        * ``k`` is first reduced to the number of distinct values;
-        * initial centroids ``linspace(min, max, k)`` (evenly spaced over the range, so the rare large
-          values keep a centroid);
-        * repeat: assign each value to the nearest centroid (a value exactly halfway joins the lower
-          one), move each centroid to the mean of its values; a centroid that gets no value is
-          DROPPED; stop when no centroid moves more than 1e-9 (or after 100 rounds).
+    * ``k`` is first reduced to the number of distinct values;
+    * initial centroids ``linspace(min, max, k)`` (evenly spaced over the range, so the rare large
+      values keep a centroid);
+    * repeat: assign each value to the nearest centroid (a value exactly halfway joins the lower
+      one), move each centroid to the mean of its values; a centroid that gets no value is
+      DROPPED; stop when no centroid moves more than 1e-9 (or after 100 rounds).
 
-        Returns
-        -------
-        (ndarray of float (k',), ndarray of int (n,))
-            ``(centroids sorted ascending, labels)``. Checked through ``centroids[labels]``, the value
-            each weight is replaced by (unused centroids and the numbering do not matter).
-    
+    Returns
+    -------
+    (ndarray of float (k',), ndarray of int (n,))
+        ``(centroids sorted ascending, labels)``. Checked through ``centroids[labels]``, the value
+        each weight is replaced by (unused centroids and the numbering do not matter).
 
     Task id: deep_compression.kmeans_1d
     """
@@ -41,16 +40,15 @@ def kmeans_1d(values, k):
 def k_means_quantize(fp32_tensor, bitwidth=4):
     """k-means weight sharing of a tensor, IN PLACE (MIT 6.5940 lab 2), returning its codebook.
 
-        Cluster all ``fp32_tensor.size`` values into ``k = 2^bitwidth`` clusters with the linear-init
-        Lloyd's algorithm of ``kmeans_1d`` (k reduced to the number of distinct values, empty
-        clusters dropped, ties to the lower centroid), replace every value by its centroid in place
-        (``fp32_tensor[...] = centroids[labels].reshape(shape)``) and return the codebook.
+    Cluster all ``fp32_tensor.size`` values into ``k = 2^bitwidth`` clusters with the linear-init
+    Lloyd's algorithm of ``kmeans_1d`` (k reduced to the number of distinct values, empty
+    clusters dropped, ties to the lower centroid), replace every value by its centroid in place
+    (``fp32_tensor[...] = centroids[labels].reshape(shape)``) and return the codebook.
 
-        Returns
-        -------
-        Codebook(centroids (k',), labels (n,)) -- a namedtuple (or a 2-tuple); labels index the
-        flattened tensor (C order). Checked through ``centroids[labels]`` and the changed tensor.
-    
+    Returns
+    -------
+    Codebook(centroids (k',), labels (n,)) -- a namedtuple (or a 2-tuple); labels index the
+    flattened tensor (C order). Checked through ``centroids[labels]`` and the changed tensor.
 
     Task id: deep_compression.k_means_quantize
     """
@@ -60,11 +58,10 @@ def k_means_quantize(fp32_tensor, bitwidth=4):
 def update_codebook(fp32_tensor, codebook):
     """Move every centroid to the mean of the weights assigned to it, IN PLACE (MIT 6.5940 lab 2).
 
-        For every k: ``codebook.centroids[k] = mean(fp32_tensor.reshape(-1)[codebook.labels == k])``.
-        A centroid with no weights keeps its value (MIT's lab code would make it NaN).
-        ``codebook`` is a ``Codebook(centroids, labels)`` namedtuple of arrays; change
-        ``codebook.centroids`` in place and return None; ``fp32_tensor`` is not changed.
-    
+    For every k: ``codebook.centroids[k] = mean(fp32_tensor.reshape(-1)[codebook.labels == k])``.
+    A centroid with no weights keeps its value (MIT's lab code would make it NaN).
+    ``codebook`` is a ``Codebook(centroids, labels)`` namedtuple of arrays; change
+    ``codebook.centroids`` in place and return None; ``fp32_tensor`` is not changed.
 
     Task id: deep_compression.update_codebook
     """
@@ -74,17 +71,16 @@ def update_codebook(fp32_tensor, codebook):
 def relative_index_encode(w, index_bits):
     """Deep Compression's sparse storage: per row, the nonzeros with RELATIVE indices and filler zeros.
 
-        For each row (``w`` is 2-D, rows first) and each nonzero in column order, store
-        ``gap = column - previous_column - 1`` (the zeros skipped; the row's first entry counts from
-        column -1) and the value. A gap cannot exceed ``2^index_bits - 1``: while it does, store a
-        FILLER (gap ``2^index_bits - 1``, value 0.0), which lands ``2^index_bits`` columns further,
-        and subtract ``2^index_bits`` from the gap.
+    For each row (``w`` is 2-D, rows first) and each nonzero in column order, store
+    ``gap = column - previous_column - 1`` (the zeros skipped; the row's first entry counts from
+    column -1) and the value. A gap cannot exceed ``2^index_bits - 1``: while it does, store a
+    FILLER (gap ``2^index_bits - 1``, value 0.0), which lands ``2^index_bits`` columns further,
+    and subtract ``2^index_bits`` from the gap.
 
-        Returns
-        -------
-        (indptr int (rows + 1,), gaps int (n_stored,), values float (n_stored,))
-            ``indptr[r]:indptr[r+1]`` are row r's stored entries, fillers included.
-    
+    Returns
+    -------
+    (indptr int (rows + 1,), gaps int (n_stored,), values float (n_stored,))
+        ``indptr[r]:indptr[r+1]`` are row r's stored entries, fillers included.
 
     Task id: deep_compression.relative_index_encode
     """
@@ -94,19 +90,18 @@ def relative_index_encode(w, index_bits):
 def huffman_code_lengths(frequencies):
     """The Huffman code length of every symbol 0..n-1 (Deep Compression §4), 0 for symbols never used.
 
-        Repeatedly merge the two nodes of smallest frequency; every symbol under a merged node gets
-        one more bit. TIES: nodes are ordered by (frequency, smallest symbol in the node), so of
-        equal frequencies the node holding the smaller symbol is merged first. A single used symbol
-        gets length 1 (a code needs at least one bit).
+    Repeatedly merge the two nodes of smallest frequency; every symbol under a merged node gets
+    one more bit. TIES: nodes are ordered by (frequency, smallest symbol in the node), so of
+    equal frequencies the node holding the smaller symbol is merged first. A single used symbol
+    gets length 1 (a code needs at least one bit).
 
-        Parameters
-        ----------
-        frequencies : ndarray of int >= 0, shape (n,), at least one > 0
+    Parameters
+    ----------
+    frequencies : ndarray of int >= 0, shape (n,), at least one > 0
 
-        Returns
-        -------
-        ndarray of int, shape (n,)
-    
+    Returns
+    -------
+    ndarray of int, shape (n,)
 
     Task id: deep_compression.huffman_code_lengths
     """
@@ -116,13 +111,12 @@ def huffman_code_lengths(frequencies):
 def compression_rate(n, k, b=32):
     """Deep Compression's compression rate of weight sharing (§3): ``r = n b / (n log2(k) + k b)``.
 
-        ``n`` weights of ``b`` bits become one ``log2(k)``-bit index each (log2 as written, not rounded
-        up) plus a codebook of ``k`` b-bit centroids. 16 weights, 4 clusters, 32 bits: 512 / 160 = 3.2.
+    ``n`` weights of ``b`` bits become one ``log2(k)``-bit index each (log2 as written, not rounded
+    up) plus a codebook of ``k`` b-bit centroids. 16 weights, 4 clusters, 32 bits: 512 / 160 = 3.2.
 
-        Returns
-        -------
-        float
-    
+    Returns
+    -------
+    float
 
     Task id: deep_compression.compression_rate
     """

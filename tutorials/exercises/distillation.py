@@ -19,18 +19,17 @@ import numpy as np  # noqa: F401  (you will want it)
 def softmax_with_temperature(logits, T):
     """Softened probabilities: ``softmax(z / T)`` along the last axis (each row sums to 1).
 
-        Compute it stably: subtract each row's maximum from ``z / T`` before ``exp`` (logits of
-        +-1000 must not give NaN). T > 1 flattens the distribution, T -> 0 approaches one-hot.
+    Compute it stably: subtract each row's maximum from ``z / T`` before ``exp`` (logits of
+    +-1000 must not give NaN). T > 1 flattens the distribution, T -> 0 approaches one-hot.
 
-        Parameters
-        ----------
-        logits : ndarray of float, shape (N, C)
-        T : float > 0
+    Parameters
+    ----------
+    logits : ndarray of float, shape (N, C)
+    T : float > 0
 
-        Returns
-        -------
-        ndarray of float, shape (N, C)
-    
+    Returns
+    -------
+    ndarray of float, shape (N, C)
 
     Also accepted under the name: soften (minicompress).
 
@@ -42,19 +41,18 @@ def softmax_with_temperature(logits, T):
 def kl_div(input, target):
     """``torch.nn.functional.kl_div(input, target, reduction="batchmean")`` on arrays: KL(target || exp(input)).
 
-        ``(1/N) sum_i sum_c q_ic (log q_ic - input_ic)`` where ``input`` holds the student's
-        LOG-probabilities and ``target`` = q the teacher's probabilities; ``0 log 0 = 0``.
-        "batchmean" divides the total by the batch size N (not by N*C, which is reduction="mean").
+    ``(1/N) sum_i sum_c q_ic (log q_ic - input_ic)`` where ``input`` holds the student's
+    LOG-probabilities and ``target`` = q the teacher's probabilities; ``0 log 0 = 0``.
+    "batchmean" divides the total by the batch size N (not by N*C, which is reduction="mean").
 
-        Parameters
-        ----------
-        input : ndarray of float, shape (N, C): log-probabilities (e.g. log_softmax)
-        target : ndarray of float, shape (N, C): probabilities (rows sum to 1, zeros allowed)
+    Parameters
+    ----------
+    input : ndarray of float, shape (N, C): log-probabilities (e.g. log_softmax)
+    target : ndarray of float, shape (N, C): probabilities (rows sum to 1, zeros allowed)
 
-        Returns
-        -------
-        float
-    
+    Returns
+    -------
+    float
 
     Task id: distillation.kl_div
     """
@@ -64,21 +62,20 @@ def kl_div(input, target):
 def kd_loss(student_logits, teacher_logits, labels, T=4.0, alpha=0.9):
     """Hinton et al. 2015's knowledge-distillation loss.
 
-        ``L = alpha * T^2 * KL(q || p) + (1 - alpha) * CE(z_S, y)`` with ``q = softmax(z_T / T)``,
-        ``p = softmax(z_S / T)``; KL is "batchmean" (summed over classes, averaged over the N
-        samples, 0 log 0 = 0); CE is the mean cross-entropy of the plain logits z_S (T = 1) with
-        the integer labels.
+    ``L = alpha * T^2 * KL(q || p) + (1 - alpha) * CE(z_S, y)`` with ``q = softmax(z_T / T)``,
+    ``p = softmax(z_S / T)``; KL is "batchmean" (summed over classes, averaged over the N
+    samples, 0 log 0 = 0); CE is the mean cross-entropy of the plain logits z_S (T = 1) with
+    the integer labels.
 
-        Parameters
-        ----------
-        student_logits, teacher_logits : ndarray of float, shape (N, C)
-        labels : ndarray of int, shape (N,)
-        T : float > 0;  alpha : float in [0, 1]
+    Parameters
+    ----------
+    student_logits, teacher_logits : ndarray of float, shape (N, C)
+    labels : ndarray of int, shape (N,)
+    T : float > 0;  alpha : float in [0, 1]
 
-        Returns
-        -------
-        float
-    
+    Returns
+    -------
+    float
 
     Task id: distillation.kd_loss
     """
@@ -88,14 +85,13 @@ def kd_loss(student_logits, teacher_logits, labels, T=4.0, alpha=0.9):
 def kd_loss_grad(student_logits, teacher_logits, labels, T=4.0, alpha=0.9):
     """The gradient of ``kd_loss`` with respect to the student's logits.
 
-        ``dL/dz_S = alpha * T * (p - q) / N + (1 - alpha) * (softmax(z_S) - onehot(y)) / N``:
-        the soft term's ``T^2`` times the chain rule's ``1/T`` leaves one factor T; the 1/N comes
-        from the batch mean. (p, q, alpha, T, N as in ``kd_loss``.)
+    ``dL/dz_S = alpha * T * (p - q) / N + (1 - alpha) * (softmax(z_S) - onehot(y)) / N``:
+    the soft term's ``T^2`` times the chain rule's ``1/T`` leaves one factor T; the 1/N comes
+    from the batch mean. (p, q, alpha, T, N as in ``kd_loss``.)
 
-        Returns
-        -------
-        ndarray of float, shape (N, C)
-    
+    Returns
+    -------
+    ndarray of float, shape (N, C)
 
     Task id: distillation.kd_loss_grad
     """
@@ -105,19 +101,18 @@ def kd_loss_grad(student_logits, teacher_logits, labels, T=4.0, alpha=0.9):
 def soft_target_cross_entropy(student_logits, teacher_probs, T=1.0):
     """Cross-entropy against soft targets: ``H(q, p) = -(1/N) sum_i sum_c q_ic log softmax(z_i / T)_c``.
 
-        Computed from the logits with a stable log-softmax (no clipping). It equals KL(q || p) plus
-        the teacher's entropy H(q), so its gradient equals the KL term's.
+    Computed from the logits with a stable log-softmax (no clipping). It equals KL(q || p) plus
+    the teacher's entropy H(q), so its gradient equals the KL term's.
 
-        Parameters
-        ----------
-        student_logits : ndarray of float, shape (N, C)
-        teacher_probs : ndarray of float, shape (N, C), rows sum to 1
-        T : float > 0
+    Parameters
+    ----------
+    student_logits : ndarray of float, shape (N, C)
+    teacher_probs : ndarray of float, shape (N, C), rows sum to 1
+    T : float > 0
 
-        Returns
-        -------
-        float
-    
+    Returns
+    -------
+    float
 
     Task id: distillation.soft_target_cross_entropy
     """

@@ -19,18 +19,17 @@ import numpy as np  # noqa: F401  (you will want it)
 def gemm_s8s8s32(a, b):
     """int8 x int8 -> int32 matrix product: ``C = a @ b``, exact.
 
-        Widen before multiplying (``a.astype(np.int32) @ b.astype(np.int32)``): an int8 product of
-        -128 * -128 = 16384 does not fit int8, and a sum of two does not fit int16.
+    Widen before multiplying (``a.astype(np.int32) @ b.astype(np.int32)``): an int8 product of
+    -128 * -128 = 16384 does not fit int8, and a sum of two does not fit int16.
 
-        Parameters
-        ----------
-        a : ndarray of int8, shape (M, K)
-        b : ndarray of int8, shape (K, N)
+    Parameters
+    ----------
+    a : ndarray of int8, shape (M, K)
+    b : ndarray of int8, shape (K, N)
 
-        Returns
-        -------
-        ndarray of int32, shape (M, N)
-    
+    Returns
+    -------
+    ndarray of int32, shape (M, N)
 
     Task id: kernels.gemm_s8s8s32
     """
@@ -40,17 +39,16 @@ def gemm_s8s8s32(a, b):
 def gemm_u8s8s32(a, b, a_zero_point, b_zero_point=0):
     """Quantized GEMM with zero points: ``C = (a - a_zp) @ (b - b_zp)``, exact in int32.
 
-        Parameters
-        ----------
-        a : ndarray of uint8, shape (M, K) (activations)
-        b : ndarray of int8, shape (K, N) (weights)
-        a_zero_point : int in [0, 255];  b_zero_point : int in [-128, 127]
+    Parameters
+    ----------
+    a : ndarray of uint8, shape (M, K) (activations)
+    b : ndarray of int8, shape (K, N) (weights)
+    a_zero_point : int in [0, 255];  b_zero_point : int in [-128, 127]
 
-        Returns
-        -------
-        ndarray of int32, shape (M, N). Subtract the zero points in a wide type: ``uint8(3) - 5``
-        wraps to 254.
-    
+    Returns
+    -------
+    ndarray of int32, shape (M, N). Subtract the zero points in a wide type: ``uint8(3) - 5``
+    wraps to 254.
 
     Task id: kernels.gemm_u8s8s32
     """
@@ -60,24 +58,23 @@ def gemm_u8s8s32(a, b, a_zero_point, b_zero_point=0):
 def requantize(acc, scale, zero_point, out_dtype, bias=None, relu=False):
     """Requantize an int32 accumulator to int8 / uint8: ``q = clip(rint((acc + bias) * scale) + zero_point)``.
 
-        float64 math; ``rint`` rounds half to even; ``bias`` (int32, per output column) is added
-        BEFORE scaling (it is in accumulator units); ``scale`` is a scalar or one per column;
-        ``relu`` clamps below at ``zero_point`` (the integer that means 0.0); the result saturates
-        to [-128, 127] (int8) or [0, 255] (uint8).
+    float64 math; ``rint`` rounds half to even; ``bias`` (int32, per output column) is added
+    BEFORE scaling (it is in accumulator units); ``scale`` is a scalar or one per column;
+    ``relu`` clamps below at ``zero_point`` (the integer that means 0.0); the result saturates
+    to [-128, 127] (int8) or [0, 255] (uint8).
 
-        Parameters
-        ----------
-        acc : ndarray of int32, shape (M, N)
-        scale : float or ndarray (N,), > 0 (``s_in * s_w / s_out``)
-        zero_point : int (in the output type's range)
-        out_dtype : ``np.int8`` or ``np.uint8``
-        bias : ndarray of int32, shape (N,), or None
-        relu : bool
+    Parameters
+    ----------
+    acc : ndarray of int32, shape (M, N)
+    scale : float or ndarray (N,), > 0 (``s_in * s_w / s_out``)
+    zero_point : int (in the output type's range)
+    out_dtype : ``np.int8`` or ``np.uint8``
+    bias : ndarray of int32, shape (N,), or None
+    relu : bool
 
-        Returns
-        -------
-        ndarray of ``out_dtype``, shape (M, N)
-    
+    Returns
+    -------
+    ndarray of ``out_dtype``, shape (M, N)
 
     Task id: kernels.requantize
     """
@@ -87,13 +84,12 @@ def requantize(acc, scale, zero_point, out_dtype, bias=None, relu=False):
 def to_csr(dense):
     """Compressed sparse row (CSR) form of a 2-D array.
 
-        Returns
-        -------
-        indptr : ndarray of int, shape (M + 1,), ``indptr[0] = 0``; row r's nonzeros are
-            ``indptr[r]:indptr[r + 1]``
-        indices : ndarray of int, shape (nnz,): the column of each nonzero, increasing within a row
-        values : ndarray, shape (nnz,): the nonzeros in row-major order (dtype of ``dense``)
-    
+    Returns
+    -------
+    indptr : ndarray of int, shape (M + 1,), ``indptr[0] = 0``; row r's nonzeros are
+        ``indptr[r]:indptr[r + 1]``
+    indices : ndarray of int, shape (nnz,): the column of each nonzero, increasing within a row
+    values : ndarray, shape (nnz,): the nonzeros in row-major order (dtype of ``dense``)
 
     Task id: kernels.to_csr
     """
@@ -103,13 +99,12 @@ def to_csr(dense):
 def csr_matmul(indptr, indices, values, dense):
     """``A @ dense`` with A (M, K) given in CSR form (``indptr`` (M + 1,), ``indices``, ``values``).
 
-        ``out[r] = sum over p in indptr[r]:indptr[r+1] of values[p] * dense[indices[p]]``; only the
-        nonzeros are visited (M = len(indptr) - 1).
+    ``out[r] = sum over p in indptr[r]:indptr[r+1] of values[p] * dense[indices[p]]``; only the
+    nonzeros are visited (M = len(indptr) - 1).
 
-        Returns
-        -------
-        ndarray of float, shape (M, N)
-    
+    Returns
+    -------
+    ndarray of float, shape (M, N)
 
     Task id: kernels.csr_matmul
     """
@@ -119,16 +114,15 @@ def csr_matmul(indptr, indices, values, dense):
 def im2col(x, kernel_size, stride=1, padding=0, pad_value=0):
     """Unfold NCHW patches into rows so that a convolution becomes one matrix product.
 
-        ``x`` (N, C, H, W) is padded by ``padding`` on every side with ``pad_value`` (the input's zero
-        point for quantized activations); ``OH = (H + 2 padding - k) // stride + 1`` (same for OW).
-        Row ``(n, oh, ow)`` (in that order) holds the patch; column ``c * k * k + ki * k + kj``
-        holds ``x_pad[n, c, oh * stride + ki, ow * stride + kj]``: channel-major (c, ki, kj) order,
-        which matches ``weight.reshape(C_out, -1)``.
+    ``x`` (N, C, H, W) is padded by ``padding`` on every side with ``pad_value`` (the input's zero
+    point for quantized activations); ``OH = (H + 2 padding - k) // stride + 1`` (same for OW).
+    Row ``(n, oh, ow)`` (in that order) holds the patch; column ``c * k * k + ki * k + kj``
+    holds ``x_pad[n, c, oh * stride + ki, ow * stride + kj]``: channel-major (c, ki, kj) order,
+    which matches ``weight.reshape(C_out, -1)``.
 
-        Returns
-        -------
-        ndarray, shape (N * OH * OW, C * k * k), dtype of ``x``
-    
+    Returns
+    -------
+    ndarray, shape (N * OH * OW, C * k * k), dtype of ``x``
 
     Task id: kernels.im2col
     """

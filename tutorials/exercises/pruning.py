@@ -19,19 +19,18 @@ import numpy as np  # noqa: F401  (you will want it)
 def fine_grained_prune(tensor, sparsity):
     """Magnitude-prune ``tensor`` IN PLACE to ``sparsity`` and return the mask (MIT 6.5940 lab 1).
 
-        ``k = round(sparsity * tensor.size)`` (Python's ``round``: half to even); the threshold is the
-        k-th smallest ``|w|``; ``mask = |w| > threshold``: weights EQUAL to the threshold are pruned too
-        (so ties may prune more than k). ``k = 0`` keeps everything.
+    ``k = round(sparsity * tensor.size)`` (Python's ``round``: half to even); the threshold is the
+    k-th smallest ``|w|``; ``mask = |w| > threshold``: weights EQUAL to the threshold are pruned too
+    (so ties may prune more than k). ``k = 0`` keeps everything.
 
-        Parameters
-        ----------
-        tensor : ndarray of float, any shape; pruned weights are set to 0 in place
-        sparsity : float in [0, 1]
+    Parameters
+    ----------
+    tensor : ndarray of float, any shape; pruned weights are set to 0 in place
+    sparsity : float in [0, 1]
 
-        Returns
-        -------
-        ndarray of bool, shape of ``tensor`` (True = kept). A 0/1 array is accepted too.
-    
+    Returns
+    -------
+    ndarray of bool, shape of ``tensor`` (True = kept). A 0/1 array is accepted too.
 
     Task id: pruning.fine_grained_prune
     """
@@ -41,22 +40,21 @@ def fine_grained_prune(tensor, sparsity):
 def l1_unstructured(tensor, amount, mask=None):
     """The mask ``torch.nn.utils.prune.l1_unstructured`` leaves: prune ``amount`` of the entries still unpruned.
 
-        ``amount`` is PyTorch's: a float in [0, 1] is a fraction of the entries still unpruned
-        (``mask`` True; all of them if ``mask`` is None), ``k = round(amount * remaining)`` (Python's
-        ``round``, half to even); an int is a count. The k remaining entries with the smallest ``|w|``
-        are pruned, ties in flat (C order) index order, lowest first. The result is the old mask
-        AND the new one: a pruned entry stays pruned. Inputs are not changed.
+    ``amount`` is PyTorch's: a float in [0, 1] is a fraction of the entries still unpruned
+    (``mask`` True; all of them if ``mask`` is None), ``k = round(amount * remaining)`` (Python's
+    ``round``, half to even); an int is a count. The k remaining entries with the smallest ``|w|``
+    are pruned, ties in flat (C order) index order, lowest first. The result is the old mask
+    AND the new one: a pruned entry stays pruned. Inputs are not changed.
 
-        Parameters
-        ----------
-        tensor : ndarray of float, any shape
-        amount : float in [0, 1] or int
-        mask : ndarray of bool, shape of ``tensor``, or None
+    Parameters
+    ----------
+    tensor : ndarray of float, any shape
+    amount : float in [0, 1] or int
+    mask : ndarray of bool, shape of ``tensor``, or None
 
-        Returns
-        -------
-        ndarray of bool, shape of ``tensor``
-    
+    Returns
+    -------
+    ndarray of bool, shape of ``tensor``
 
     Task id: pruning.l1_unstructured
     """
@@ -66,17 +64,16 @@ def l1_unstructured(tensor, amount, mask=None):
 def ln_structured(tensor, amount, n, dim, mask=None):
     """The mask ``torch.nn.utils.prune.ln_structured`` leaves: prune whole channels with the smallest L_n norm.
 
-        A channel is a slice ``tensor[i]`` along ``dim`` (dim 0: output neurons / filters). Its norm
-        ``||.||_n = (sum |w|^n)^(1/n)`` runs over ALL the other dimensions, on the masked weight;
-        n may be a number, ``np.inf`` (max |w|) or ``"fro"`` (= 2). ``amount`` is a fraction of the
-        channels still alive (with at least one unpruned entry), ``round`` half to even, or an int
-        count; ties go to the lower channel index. The chosen channels are masked entirely and the
-        result is ANDed with ``mask``. Inputs are not changed.
+    A channel is a slice ``tensor[i]`` along ``dim`` (dim 0: output neurons / filters). Its norm
+    ``||.||_n = (sum |w|^n)^(1/n)`` runs over ALL the other dimensions, on the masked weight;
+    n may be a number, ``np.inf`` (max |w|) or ``"fro"`` (= 2). ``amount`` is a fraction of the
+    channels still alive (with at least one unpruned entry), ``round`` half to even, or an int
+    count; ties go to the lower channel index. The chosen channels are masked entirely and the
+    result is ANDed with ``mask``. Inputs are not changed.
 
-        Returns
-        -------
-        ndarray of bool, shape of ``tensor``
-    
+    Returns
+    -------
+    ndarray of bool, shape of ``tensor``
 
     Task id: pruning.ln_structured
     """
@@ -86,21 +83,20 @@ def ln_structured(tensor, amount, n, dim, mask=None):
 def global_unstructured(tensors, amount):
     """Global magnitude pruning: ONE ranking of |w| over all the tensors together.
 
-        ``amount``: a float in [0, 1] prunes ``round(amount * total)`` entries (total = entries of all
-        tensors together, Python's ``round``), an int that many; the smallest ``|w|`` overall go first,
-        ties in order of the tensors, then of the flat (C order) index. Like
-        ``torch.nn.utils.prune.global_unstructured(..., pruning_method=L1Unstructured, amount=...)``.
-        Inputs are not changed.
+    ``amount``: a float in [0, 1] prunes ``round(amount * total)`` entries (total = entries of all
+    tensors together, Python's ``round``), an int that many; the smallest ``|w|`` overall go first,
+    ties in order of the tensors, then of the flat (C order) index. Like
+    ``torch.nn.utils.prune.global_unstructured(..., pruning_method=L1Unstructured, amount=...)``.
+    Inputs are not changed.
 
-        Parameters
-        ----------
-        tensors : list of ndarray of float
-        amount : float in [0, 1] or int
+    Parameters
+    ----------
+    tensors : list of ndarray of float
+    amount : float in [0, 1] or int
 
-        Returns
-        -------
-        list of ndarray of bool, one mask per tensor
-    
+    Returns
+    -------
+    list of ndarray of bool, one mask per tensor
 
     Task id: pruning.global_unstructured
     """
@@ -110,14 +106,13 @@ def global_unstructured(tensors, amount):
 def get_input_channel_importance(weight):
     """The importance of each INPUT channel of a layer: the Frobenius (L2) norm of ``weight[:, i]`` (MIT lab 1).
 
-        Parameters
-        ----------
-        weight : ndarray of float, shape (C_out, C_in, kh, kw) or (out, in)
+    Parameters
+    ----------
+    weight : ndarray of float, shape (C_out, C_in, kh, kw) or (out, in)
 
-        Returns
-        -------
-        ndarray of float, shape (C_in,): ``sqrt(sum over o, kh, kw of weight[o, i, ...]^2)``.
-    
+    Returns
+    -------
+    ndarray of float, shape (C_in,): ``sqrt(sum over o, kh, kw of weight[o, i, ...]^2)``.
 
     Task id: pruning.get_input_channel_importance
     """
@@ -127,13 +122,12 @@ def get_input_channel_importance(weight):
 def get_num_channels_to_keep(channels, prune_ratio):
     """How many channels survive pruning a ratio of them: ``round(channels * (1 - prune_ratio))`` (MIT lab 1).
 
-        The KEPT count is rounded, with Python's ``round`` (half to even): 5 channels at ratio 0.5 keep
-        ``round(2.5) = 2``.
+    The KEPT count is rounded, with Python's ``round`` (half to even): 5 channels at ratio 0.5 keep
+    ``round(2.5) = 2``.
 
-        Returns
-        -------
-        int
-    
+    Returns
+    -------
+    int
 
     Task id: pruning.get_num_channels_to_keep
     """
@@ -143,14 +137,13 @@ def get_num_channels_to_keep(channels, prune_ratio):
 def agp_sparsity(t, s_i, s_f, t0, n, dt):
     """Automated gradual pruning's target sparsity at step ``t`` (Zhu & Gupta 2017).
 
-        ``s_t = s_f + (s_i - s_f) (1 - j / n)^3`` with ``j = min((t - t0) // dt, n)``: the sparsity only
-        changes at the pruning steps ``t0 + j dt`` (t is rounded down to the last one) and stays at
-        ``s_f`` after ``t0 + n dt``; before ``t0`` it is ``s_i``.
+    ``s_t = s_f + (s_i - s_f) (1 - j / n)^3`` with ``j = min((t - t0) // dt, n)``: the sparsity only
+    changes at the pruning steps ``t0 + j dt`` (t is rounded down to the last one) and stays at
+    ``s_f`` after ``t0 + n dt``; before ``t0`` it is ``s_i``.
 
-        Returns
-        -------
-        float
-    
+    Returns
+    -------
+    float
 
     Task id: pruning.agp_sparsity
     """

@@ -19,12 +19,11 @@ import numpy as np  # noqa: F401  (you will want it)
 def get_quantized_range(bitwidth):
     """The signed integer range of a ``bitwidth``-bit quantizer.
 
-        Returns
-        -------
-        (int, int)
-            ``(q_min, q_max) = (-2^(b-1), 2^(b-1) - 1)``: two's complement, one more negative
-            value than positive (8 bits: [-128, 127]). ``bitwidth`` in 2..8 or 16.
-    
+    Returns
+    -------
+    (int, int)
+        ``(q_min, q_max) = (-2^(b-1), 2^(b-1) - 1)``: two's complement, one more negative
+        value than positive (8 bits: [-128, 127]). ``bitwidth`` in 2..8 or 16.
 
     Also accepted under the name: quantized_range (minicompress).
 
@@ -36,20 +35,19 @@ def get_quantized_range(bitwidth):
 def linear_quantize(fp_tensor, bitwidth, scale, zero_point):
     """Quantize a float array onto a signed ``bitwidth``-bit grid: ``q = clamp(rint(r / S) + Z, q_min, q_max)``.
 
-        Parameters
-        ----------
-        fp_tensor : ndarray of float, any shape
-        bitwidth : int in 2..8
-        scale : float > 0 (or an array broadcasting against ``fp_tensor``)
-        zero_point : int in [q_min, q_max]
+    Parameters
+    ----------
+    fp_tensor : ndarray of float, any shape
+    bitwidth : int in 2..8
+    scale : float > 0 (or an array broadcasting against ``fp_tensor``)
+    zero_point : int in [q_min, q_max]
 
-        Returns
-        -------
-        ndarray of integers (int8 at <= 8 bits), the shape of ``fp_tensor``.
-            ``rint`` rounds half to even (``np.rint``, like ``torch.round``): 0.5 -> 0, 1.5 -> 2,
-            -0.5 -> 0; the zero point is added after rounding; the result saturates to
-            ``[-2^(b-1), 2^(b-1) - 1]``. The input is not changed.
-    
+    Returns
+    -------
+    ndarray of integers (int8 at <= 8 bits), the shape of ``fp_tensor``.
+        ``rint`` rounds half to even (``np.rint``, like ``torch.round``): 0.5 -> 0, 1.5 -> 2,
+        -0.5 -> 0; the zero point is added after rounding; the result saturates to
+        ``[-2^(b-1), 2^(b-1) - 1]``. The input is not changed.
 
     Also accepted under the name: quantize_per_tensor (minicompress).
 
@@ -61,17 +59,16 @@ def linear_quantize(fp_tensor, bitwidth, scale, zero_point):
 def linear_dequantize(quantized_tensor, scale, zero_point):
     """The real values an integer grid stands for: ``r = S (q - Z)``.
 
-        Parameters
-        ----------
-        quantized_tensor : ndarray of integers (int8), any shape
-        scale : float > 0
-        zero_point : int
+    Parameters
+    ----------
+    quantized_tensor : ndarray of integers (int8), any shape
+    scale : float > 0
+    zero_point : int
 
-        Returns
-        -------
-        ndarray of float (float64 is fine), the shape of ``quantized_tensor``. Compute ``q - Z``
-        in a wide integer or float type: ``int8(-128) - 127`` overflows int8.
-    
+    Returns
+    -------
+    ndarray of float (float64 is fine), the shape of ``quantized_tensor``. Compute ``q - Z``
+    in a wide integer or float type: ``int8(-128) - 127`` overflows int8.
 
     Also accepted under the name: dequantize_int8 (TinyTorch).
 
@@ -83,20 +80,19 @@ def linear_dequantize(quantized_tensor, scale, zero_point):
 def get_quantization_scale_and_zero_point(fp_tensor, bitwidth):
     """Affine (asymmetric) scale and zero point mapping the tensor's range onto signed ``bitwidth`` bits.
 
-        With ``r_min = min(min(x), 0)`` and ``r_max = max(max(x), 0)`` (the range is first widened to
-        contain 0, so that 0.0 is exactly representable, as PyTorch's observers do):
+    With ``r_min = min(min(x), 0)`` and ``r_max = max(max(x), 0)`` (the range is first widened to
+    contain 0, so that 0.0 is exactly representable, as PyTorch's observers do):
 
-        ``S = (r_max - r_min) / (q_max - q_min)``,
-        ``Z = clamp(rint(q_min - r_min / S), q_min, q_max)`` with ``[q_min, q_max] = [-2^(b-1), 2^(b-1) - 1]``.
+    ``S = (r_max - r_min) / (q_max - q_min)``,
+    ``Z = clamp(rint(q_min - r_min / S), q_min, q_max)`` with ``[q_min, q_max] = [-2^(b-1), 2^(b-1) - 1]``.
 
-        ``rint`` rounds half to even (Python's ``round``). An all-zero tensor gets ``S = 1`` and
-        ``Z = q_min = -2^(b-1)`` (the same formula with S = 1).
+    ``rint`` rounds half to even (Python's ``round``). An all-zero tensor gets ``S = 1`` and
+    ``Z = q_min = -2^(b-1)`` (the same formula with S = 1).
 
-        Returns
-        -------
-        (float, int)
-            ``(scale, zero_point)``.
-    
+    Returns
+    -------
+    (float, int)
+        ``(scale, zero_point)``.
 
     Task id: quantization.get_quantization_scale_and_zero_point
     """
@@ -106,15 +102,14 @@ def get_quantization_scale_and_zero_point(fp_tensor, bitwidth):
 def linear_quantize_feature(fp_tensor, bitwidth):
     """Quantize an activation tensor with its own affine scale and zero point (MIT lab 2).
 
-        ``S, Z = get_quantization_scale_and_zero_point(fp_tensor, bitwidth)`` (range widened to
-        contain 0), then ``q = linear_quantize(fp_tensor, bitwidth, S, Z)`` (round half to even,
-        saturate to ``[-2^(b-1), 2^(b-1) - 1]``).
+    ``S, Z = get_quantization_scale_and_zero_point(fp_tensor, bitwidth)`` (range widened to
+    contain 0), then ``q = linear_quantize(fp_tensor, bitwidth, S, Z)`` (round half to even,
+    saturate to ``[-2^(b-1), 2^(b-1) - 1]``).
 
-        Returns
-        -------
-        (ndarray of int8, float, int)
-            ``(q, scale, zero_point)``.
-    
+    Returns
+    -------
+    (ndarray of int8, float, int)
+        ``(q, scale, zero_point)``.
 
     Task id: quantization.linear_quantize_feature
     """
@@ -124,15 +119,14 @@ def linear_quantize_feature(fp_tensor, bitwidth):
 def quantize_int8(tensor):
     """Affine int8 quantization of a float array with its own min-max range.
 
-        ``S = (r_max - r_min) / 255`` over the range widened to contain 0, ``Z = clamp(rint(-128 - r_min / S),
-        -128, 127)``, ``q = clamp(rint(x / S) + Z, -128, 127)``; rounding half to even; an all-zero
-        tensor gets S = 1.
+    ``S = (r_max - r_min) / 255`` over the range widened to contain 0, ``Z = clamp(rint(-128 - r_min / S),
+    -128, 127)``, ``q = clamp(rint(x / S) + Z, -128, 127)``; rounding half to even; an all-zero
+    tensor gets S = 1.
 
-        Returns
-        -------
-        (ndarray of int8, float, int)
-            ``(q, scale, zero_point)``; dequantize with ``S (q - Z)``.
-    
+    Returns
+    -------
+    (ndarray of int8, float, int)
+        ``(q, scale, zero_point)``; dequantize with ``S (q - Z)``.
 
     Task id: quantization.quantize_int8
     """
@@ -142,13 +136,12 @@ def quantize_int8(tensor):
 def get_quantization_scale_for_weight(weight, bitwidth):
     """Symmetric scale of a weight tensor: ``S = max|w| / q_max`` with ``q_max = 2^(b-1) - 1``.
 
-        Zero point 0; the grid is ``[-(2^(b-1) - 1), 2^(b-1) - 1]`` times S, so +-max|w| are exact.
-        An all-zero tensor gets ``S = 1`` (MIT's lab floors max|w| at 5e-7 instead).
+    Zero point 0; the grid is ``[-(2^(b-1) - 1), 2^(b-1) - 1]`` times S, so +-max|w| are exact.
+    An all-zero tensor gets ``S = 1`` (MIT's lab floors max|w| at 5e-7 instead).
 
-        Returns
-        -------
-        float
-    
+    Returns
+    -------
+    float
 
     Task id: quantization.get_quantization_scale_for_weight
     """
@@ -158,20 +151,19 @@ def get_quantization_scale_for_weight(weight, bitwidth):
 def linear_quantize_weight_per_channel(tensor, bitwidth):
     """Symmetric per-output-channel weight quantization (MIT lab 2).
 
-        For each output channel ``c = tensor[c]`` (axis 0): ``S_c = max|tensor[c]| / (2^(b-1) - 1)`` (1 if the
-        channel is all zero), ``q = clamp(rint(tensor / S_c), -2^(b-1), 2^(b-1) - 1)``, zero point 0;
-        rounding half to even.
+    For each output channel ``c = tensor[c]`` (axis 0): ``S_c = max|tensor[c]| / (2^(b-1) - 1)`` (1 if the
+    channel is all zero), ``q = clamp(rint(tensor / S_c), -2^(b-1), 2^(b-1) - 1)``, zero point 0;
+    rounding half to even.
 
-        Parameters
-        ----------
-        tensor : ndarray of float, shape (C_out, ...) (Linear (out, in), Conv2d (C_out, C_in, kh, kw))
-        bitwidth : int in 2..8
+    Parameters
+    ----------
+    tensor : ndarray of float, shape (C_out, ...) (Linear (out, in), Conv2d (C_out, C_in, kh, kw))
+    bitwidth : int in 2..8
 
-        Returns
-        -------
-        (ndarray of int8 like ``tensor``, ndarray of float of shape (C_out, 1, ..., 1), int)
-            ``(q, scale, 0)``: the scale is shaped to broadcast against ``tensor``.
-    
+    Returns
+    -------
+    (ndarray of int8 like ``tensor``, ndarray of float of shape (C_out, 1, ..., 1), int)
+        ``(q, scale, 0)``: the scale is shaped to broadcast against ``tensor``.
 
     Task id: quantization.linear_quantize_weight_per_channel
     """
@@ -181,20 +173,19 @@ def linear_quantize_weight_per_channel(tensor, bitwidth):
 def linear_quantize_bias_per_output_channel(bias, weight_scale, input_scale):
     """A bias as int32 in accumulator units: ``q_b = clamp(rint(b / (S_in S_w)), -2^31, 2^31 - 1)`` (MIT lab 2).
 
-        The accumulator ``sum q_x q_w`` counts in units of ``S_in S_w[c]``, so the bias of channel
-        c uses that scale and zero point 0. Rounding half to even.
+    The accumulator ``sum q_x q_w`` counts in units of ``S_in S_w[c]``, so the bias of channel
+    c uses that scale and zero point 0. Rounding half to even.
 
-        Parameters
-        ----------
-        bias : ndarray of float, shape (C,)
-        weight_scale : ndarray of float with C values (shape (C,) or (C, 1, ...))
-        input_scale : float
+    Parameters
+    ----------
+    bias : ndarray of float, shape (C,)
+    weight_scale : ndarray of float with C values (shape (C,) or (C, 1, ...))
+    input_scale : float
 
-        Returns
-        -------
-        (ndarray of int32 (C,), ndarray of float (C,), int)
-            ``(q_b, S_in * S_w (flattened), 0)``.
-    
+    Returns
+    -------
+    (ndarray of int32 (C,), ndarray of float (C,), int)
+        ``(q_b, S_in * S_w (flattened), 0)``.
 
     Task id: quantization.linear_quantize_bias_per_output_channel
     """
@@ -204,25 +195,24 @@ def linear_quantize_bias_per_output_channel(bias, weight_scale, input_scale):
 def quantized_linear(input, weight, bias, feature_bitwidth, weight_bitwidth, input_zero_point, output_zero_point, input_scale, weight_scale, output_scale):
     """An integer fully connected layer: int8 in, int8 out, int32 accumulation (MIT lab 2's signature).
 
-        ``acc = (input - Z_in) @ weight.T + bias`` exactly in int32 (or wider), then
-        ``y = clamp(rint(acc * S_in S_w[c] / S_out) + Z_out, -2^(f-1), 2^(f-1) - 1)`` with f = feature_bitwidth.
+    ``acc = (input - Z_in) @ weight.T + bias`` exactly in int32 (or wider), then
+    ``y = clamp(rint(acc * S_in S_w[c] / S_out) + Z_out, -2^(f-1), 2^(f-1) - 1)`` with f = feature_bitwidth.
 
-        Parameters
-        ----------
-        input : ndarray of int8, shape (N, in)
-        weight : ndarray of int8, shape (out, in) (symmetric: zero point 0)
-        bias : ndarray of int32, shape (out,), or None; in accumulator units (S_in S_w), NOT shifted
-        feature_bitwidth, weight_bitwidth : int (8)
-        input_zero_point, output_zero_point : int
-        input_scale, output_scale : float
-        weight_scale : ndarray of float with ``out`` values (per output channel)
+    Parameters
+    ----------
+    input : ndarray of int8, shape (N, in)
+    weight : ndarray of int8, shape (out, in) (symmetric: zero point 0)
+    bias : ndarray of int32, shape (out,), or None; in accumulator units (S_in S_w), NOT shifted
+    feature_bitwidth, weight_bitwidth : int (8)
+    input_zero_point, output_zero_point : int
+    input_scale, output_scale : float
+    weight_scale : ndarray of float with ``out`` values (per output channel)
 
-        Returns
-        -------
-        ndarray of int8, shape (N, out). Rounding half to even; the zero point of the input is
-        subtracted here (MIT's lab folds ``-Z_in * sum(w)`` into the bias beforehand with
-        ``shift_quantized_linear_bias``; pass it the unshifted bias and subtract ``Z_in`` instead).
-    
+    Returns
+    -------
+    ndarray of int8, shape (N, out). Rounding half to even; the zero point of the input is
+    subtracted here (MIT's lab folds ``-Z_in * sum(w)`` into the bias beforehand with
+    ``shift_quantized_linear_bias``; pass it the unshifted bias and subtract ``Z_in`` instead).
 
     Task id: quantization.quantized_linear
     """
@@ -232,25 +222,24 @@ def quantized_linear(input, weight, bias, feature_bitwidth, weight_bitwidth, inp
 def quantized_conv2d(input, weight, bias, feature_bitwidth, weight_bitwidth, input_zero_point, output_zero_point, input_scale, weight_scale, output_scale, stride, padding, dilation, groups):
     """An integer 2-D convolution: int8 in, int8 out, int32 accumulation (MIT lab 2's signature).
 
-        The input is padded with ``Z_in`` (the integer that means 0.0), then for every output
-        position ``acc = sum (x - Z_in) * w + bias[c]`` exactly, and
-        ``y = clamp(rint(acc * S_in S_w[c] / S_out) + Z_out, -2^(f-1), 2^(f-1) - 1)``.
+    The input is padded with ``Z_in`` (the integer that means 0.0), then for every output
+    position ``acc = sum (x - Z_in) * w + bias[c]`` exactly, and
+    ``y = clamp(rint(acc * S_in S_w[c] / S_out) + Z_out, -2^(f-1), 2^(f-1) - 1)``.
 
-        Parameters
-        ----------
-        input : ndarray of int8, shape (N, C_in, H, W)
-        weight : ndarray of int8, shape (C_out, C_in, kh, kw)
-        bias : ndarray of int32, shape (C_out,), or None (unshifted, accumulator units)
-        stride : (int, int)
-        padding : (left, right, top, bottom) as ``torch.nn.functional.pad`` takes it (symmetric here)
-        dilation : (1, 1);  groups : 1
-        other parameters as in ``quantized_linear``.
+    Parameters
+    ----------
+    input : ndarray of int8, shape (N, C_in, H, W)
+    weight : ndarray of int8, shape (C_out, C_in, kh, kw)
+    bias : ndarray of int32, shape (C_out,), or None (unshifted, accumulator units)
+    stride : (int, int)
+    padding : (left, right, top, bottom) as ``torch.nn.functional.pad`` takes it (symmetric here)
+    dilation : (1, 1);  groups : 1
+    other parameters as in ``quantized_linear``.
 
-        Returns
-        -------
-        ndarray of int8, shape (N, C_out, OH, OW), OH = (H + top + bottom - kh) // stride + 1.
-        Rounding half to even.
-    
+    Returns
+    -------
+    ndarray of int8, shape (N, C_out, OH, OW), OH = (H + top + bottom - kh) // stride + 1.
+    Rounding half to even.
 
     Task id: quantization.quantized_conv2d
     """
@@ -260,16 +249,15 @@ def quantized_conv2d(input, weight, bias, feature_bitwidth, weight_bitwidth, inp
 def quantize_multiplier(multiplier):
     """A requantization multiplier M > 0 as an int32 mantissa and a power-of-two exponent (TFLite).
 
-        ``M ~= M0 * 2^(shift - 31)`` with ``M0`` in ``[2^30, 2^31)``: ``M = q * 2^shift`` with q in
-        [0.5, 1) (``math.frexp``), ``M0 = floor(q * 2^31 + 1/2)`` (round half up: C's ``std::round``
-        of a positive number), and if that gives 2^31, ``M0 = 2^30`` and ``shift + 1``. ``shift`` is
-        negative for M < 0.5 (a right shift), positive for M >= 1.
+    ``M ~= M0 * 2^(shift - 31)`` with ``M0`` in ``[2^30, 2^31)``: ``M = q * 2^shift`` with q in
+    [0.5, 1) (``math.frexp``), ``M0 = floor(q * 2^31 + 1/2)`` (round half up: C's ``std::round``
+    of a positive number), and if that gives 2^31, ``M0 = 2^30`` and ``shift + 1``. ``shift`` is
+    negative for M < 0.5 (a right shift), positive for M >= 1.
 
-        Returns
-        -------
-        (int, int)
-            ``(M0, shift)``.
-    
+    Returns
+    -------
+    (int, int)
+        ``(M0, shift)``.
 
     Task id: quantization.quantize_multiplier
     """
@@ -278,11 +266,10 @@ def quantize_multiplier(multiplier):
 
 def fake_quantize(input, scale, zero_point, quant_min, quant_max):
     """Quantize and dequantize in one step (the forward pass of QAT):
-        ``y = (clamp(rint(x / S) + Z, quant_min, quant_max) - Z) * S``.
+    ``y = (clamp(rint(x / S) + Z, quant_min, quant_max) - Z) * S``.
 
-        Same arguments as ``torch.fake_quantize_per_tensor_affine``. Rounding half to even
-        (``np.rint``, as PyTorch's ``nearbyint``). Returns a float array shaped like ``input``.
-    
+    Same arguments as ``torch.fake_quantize_per_tensor_affine``. Rounding half to even
+    (``np.rint``, as PyTorch's ``nearbyint``). Returns a float array shaped like ``input``.
 
     Also accepted under the name: fake_quantize_per_tensor_affine (PyTorch (torch.fake_quantize_per_tensor_affine)).
 
@@ -294,14 +281,13 @@ def fake_quantize(input, scale, zero_point, quant_min, quant_max):
 def fake_quantize_backward(input, grad_output, scale, zero_point, quant_min, quant_max):
     """The straight-through estimator: the gradient of ``fake_quantize`` with respect to ``input``.
 
-        ``grad_input = grad_output`` where ``quant_min <= rint(x / S) + Z <= quant_max`` and 0 where the value
-        was clamped (rint has derivative 0 almost everywhere; the STE treats it as the identity).
-        The test is on the ROUNDED value (as PyTorch's ``fake_quantize_per_tensor_affine`` backward).
+    ``grad_input = grad_output`` where ``quant_min <= rint(x / S) + Z <= quant_max`` and 0 where the value
+    was clamped (rint has derivative 0 almost everywhere; the STE treats it as the identity).
+    The test is on the ROUNDED value (as PyTorch's ``fake_quantize_per_tensor_affine`` backward).
 
-        Returns
-        -------
-        ndarray of float, shape of ``input``.
-    
+    Returns
+    -------
+    ndarray of float, shape of ``input``.
 
     Task id: quantization.fake_quantize_backward
     """
@@ -311,18 +297,17 @@ def fake_quantize_backward(input, grad_output, scale, zero_point, quant_min, qua
 def pack_int4(values):
     """Pack signed 4-bit integers two per byte.
 
-        Each value v in [-8, 7] is stored as the nibble ``v + 8`` (offset binary: -8 -> 0x0, 0 -> 0x8,
-        7 -> 0xF); the first value of each pair goes in the HIGH nibble; an odd count is padded with
-        a 0 nibble. This is how minicompress stores 4-bit weights (``QuantizedTensor.packed``).
+    Each value v in [-8, 7] is stored as the nibble ``v + 8`` (offset binary: -8 -> 0x0, 0 -> 0x8,
+    7 -> 0xF); the first value of each pair goes in the HIGH nibble; an odd count is padded with
+    a 0 nibble. This is how minicompress stores 4-bit weights (``QuantizedTensor.packed``).
 
-        Parameters
-        ----------
-        values : ndarray of integers in [-8, 7], any shape (read in C order)
+    Parameters
+    ----------
+    values : ndarray of integers in [-8, 7], any shape (read in C order)
 
-        Returns
-        -------
-        ndarray of uint8, shape (ceil(n / 2),)
-    
+    Returns
+    -------
+    ndarray of uint8, shape (ceil(n / 2),)
 
     Task id: quantization.pack_int4
     """
@@ -332,12 +317,11 @@ def pack_int4(values):
 def unpack_int4(packed, count):
     """Inverse of ``pack_int4``: the first ``count`` signed 4-bit values from the packed bytes.
 
-        Nibble ``n`` means ``n - 8``; the high nibble of each byte comes first.
+    Nibble ``n`` means ``n - 8``; the high nibble of each byte comes first.
 
-        Returns
-        -------
-        ndarray of integers in [-8, 7], shape (count,)
-    
+    Returns
+    -------
+    ndarray of integers in [-8, 7], shape (count,)
 
     Task id: quantization.unpack_int4
     """
@@ -347,16 +331,15 @@ def unpack_int4(packed, count):
 def minmax_observer(batches):
     """The range a min-max observer records over calibration batches: (smallest value, largest value) seen.
 
-        Parameters
-        ----------
-        batches : list of ndarray (each non-empty, any shape)
+    Parameters
+    ----------
+    batches : list of ndarray (each non-empty, any shape)
 
-        Returns
-        -------
-        (float, float)
-            ``(min over all batches, max over all batches)``, not widened to contain 0 (the
-            quantization parameters do that later). Like ``torch.ao.quantization.MinMaxObserver``.
-    
+    Returns
+    -------
+    (float, float)
+        ``(min over all batches, max over all batches)``, not widened to contain 0 (the
+        quantization parameters do that later). Like ``torch.ao.quantization.MinMaxObserver``.
 
     Task id: quantization.minmax_observer
     """
@@ -366,14 +349,13 @@ def minmax_observer(batches):
 def moving_average_observer(batches, momentum=0.9):
     """The range a moving-average observer records: an exponential moving average of each batch's min and max.
 
-        The first batch's (min, max) is taken as is; each later batch updates
-        ``r <- m * r + (1 - m) * r_batch`` (m = momentum). PyTorch's ``MovingAverageMinMaxObserver``
-        writes the same thing with ``averaging_constant = 1 - m``.
+    The first batch's (min, max) is taken as is; each later batch updates
+    ``r <- m * r + (1 - m) * r_batch`` (m = momentum). PyTorch's ``MovingAverageMinMaxObserver``
+    writes the same thing with ``averaging_constant = 1 - m``.
 
-        Returns
-        -------
-        (float, float)
-    
+    Returns
+    -------
+    (float, float)
 
     Task id: quantization.moving_average_observer
     """
