@@ -44,25 +44,9 @@ from hypothesis.errors import Flaky
 from hypothesis.extra import numpy as hnp
 
 from minicompress.course import strategies as S
+from minicompress.course.task import fmt
 
 # --------------------------------------------------------------------------- failures
-
-
-def fmt(value) -> str:
-    """A short, exact, readable rendering of an input or output."""
-    if isinstance(value, np.ndarray):
-        body = np.array2string(value, separator=", ", floatmode="unique", threshold=40,
-                               max_line_width=10**9)
-        suffix = "" if value.dtype in (np.float64, np.int64, np.bool_) else f", dtype={value.dtype}"
-        shape = f", shape={value.shape}" if value.size == 0 else ""
-        return f"array({body}{suffix}{shape})"
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{k!r}: {fmt(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(fmt(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    if isinstance(value, (float, np.floating)):
-        return repr(float(value))
-    return repr(value)
 
 
 class PropertyFailure(AssertionError):
