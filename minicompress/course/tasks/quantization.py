@@ -9,8 +9,6 @@ Rounding everywhere is half to even (``np.rint``, like ``torch.round``), the lib
 
 from __future__ import annotations
 
-from inspect import cleandoc
-
 import numpy as np
 from hypothesis import strategies as st
 
@@ -29,18 +27,15 @@ from minicompress.compress.quantization import (
     quantize_bias,
     quantize_multiplier,
 )
-from minicompress.course.registry import register
-from minicompress.course.task import Example, Task, Variant
+from minicompress.course.task import Example, Variant
+from minicompress.course.tasks._common import round_half_away, task_registrar
 from minicompress.course.tasks._draw import grid_arrays, int_arrays, powers_of_two, shapes
 from minicompress.engine import Tensor
 
 CHAPTER = "quantization"
 
 
-def _task(name, signature, doc, reference, inputs, examples, variants, aliases=(), **kw):
-    return register(Task(id=f"{CHAPTER}.{name}", chapter=CHAPTER, name=name, signature=signature, doc=cleandoc(doc),
-                         reference=reference, inputs=inputs, examples=tuple(examples), variants=tuple(variants),
-                         aliases=tuple(aliases), **kw))
+_task = task_registrar(CHAPTER)
 
 
 def _qp(scale, zero_point, bits, signed=True):
@@ -49,11 +44,7 @@ def _qp(scale, zero_point, bits, signed=True):
                    "symmetric" if signed else "affine")
 
 
-def _half_away(v):
-    return np.sign(v) * np.floor(np.abs(v) + 0.5)
-
-
-HALF_AWAY = ("round_half_away", "your result rounds half away from zero (Python 2's / C's round); this task "
+HALF_AWAY = ("roundround_half_away", "your result rounds half away from zero (Python 2's / C's round); this task "
              "rounds half to even (np.rint, torch.round): 0.5 -> 0, 1.5 -> 2, 2.5 -> 2")
 HALF_UP = ("round_half_up", "your result rounds half up (np.floor(x + 0.5)); this task rounds half to even "
            "(np.rint, torch.round): -0.5 -> 0, 0.5 -> 0, 2.5 -> 2")
@@ -140,7 +131,7 @@ _task(
              "r/S = -2, -0.5, 0.5, 1.5, 2.5, 200 -> rint -2, 0, 0, 2, 2, 200 -> +3 -> clamp at 127"),
      Example({"fp_tensor": np.array([[-9.0, 6.5], [7.5, -8.5]]), "bitwidth": 4, "scale": 1.0, "zero_point": 0},
              np.array([[-8, 6], [7, -8]], dtype=np.int8), "4 bits: [-8, 7]; 6.5 -> 6, 7.5 -> 8 -> 7")],
-    [Variant(*HALF_AWAY[:1], _lq_variant(_half_away), HALF_AWAY[1]),
+    [Variant(*HALF_AWAY[:1], _lq_variant(round_half_away), HALF_AWAY[1]),
      Variant(*HALF_UP[:1], _lq_variant(lambda v: np.floor(v + 0.5)), HALF_UP[1]),
      Variant("no_clamp", _lq_variant(clamp=False),
              "you do not clamp to [q_min, q_max] = [-2^(b-1), 2^(b-1) - 1]; values beyond the range must saturate"),
@@ -575,7 +566,7 @@ _task(
              "through a shifted bias; this task passes the unshifted bias)"),
      Variant("no_output_zero_point", _ql_variant(add_out_zp=False),
              "you do not add the output zero point Z_out after rescaling"),
-     Variant(*HALF_AWAY[:1], _ql_variant(rounder=_half_away), HALF_AWAY[1]),
+     Variant(*HALF_AWAY[:1], _ql_variant(rounder=round_half_away), HALF_AWAY[1]),
      Variant("no_saturation", _ql_variant(clamp=False),
              "you do not saturate the output to [-2^(f-1), 2^(f-1) - 1]"),
      Variant("bias_after_scale", _ql_variant(bias_after=True),
@@ -689,7 +680,7 @@ _task(
      Variant("ignores_input_zero_point", _qc_variant(subtract_zp=False),
              "you ignore the input zero point: every term must be (x - Z_in) * w (MIT's lab subtracts it "
              "through a shifted bias; this task passes the unshifted bias)"),
-     Variant(*HALF_AWAY[:1], _qc_variant(rounder=_half_away), HALF_AWAY[1])],
+     Variant(*HALF_AWAY[:1], _qc_variant(rounder=round_half_away), HALF_AWAY[1])],
 )
 
 # ------------------------------------------------------------------ requantization multiplier
@@ -787,7 +778,7 @@ _task(
              "(q - 2) * 0.5")],
     [Variant("no_clamp", _fq_variant(clamp=False),
              "you do not clamp q to [quant_min, quant_max]: values outside the range must saturate"),
-     Variant(*HALF_AWAY[:1], _fq_variant(rounder=_half_away), HALF_AWAY[1]),
+     Variant(*HALF_AWAY[:1], _fq_variant(rounder=round_half_away), HALF_AWAY[1]),
      Variant("zero_point_kept", _fq_variant(subtract=False),
              "you multiply q (with its zero point) by S; dequantize with (q - Z) * S")],
     aliases=(("fake_quantize_per_tensor_affine", "PyTorch (torch.fake_quantize_per_tensor_affine)"),),
