@@ -207,7 +207,10 @@ def _szp_variant(widen=True, denom_full=False, unsigned=False, rounder=np.rint):
 
 @st.composite
 def _szp_inputs(draw):
-    kind = draw(st.sampled_from(["mixed", "positive", "negative", "zero"]))
+    kind = draw(st.sampled_from(["mixed", "positive", "negative", "zero", "constant"]))
+    if kind == "constant":  # every element the same nonzero value
+        c = draw(st.sampled_from([-600.0, -3.0, -0.5, 0.25, 2.0, 500.0]))
+        return {"fp_tensor": np.full(draw(st.sampled_from([(1,), (2, 2), (3,)])), c), "bitwidth": draw(BITS)}
     lo, hi = {"mixed": (-64, 64), "positive": (1, 64), "negative": (-64, -1), "zero": (0, 0)}[kind]
     return {"fp_tensor": draw(grid_arrays(lo=lo, hi=hi, step=0.125, max_dims=3)), "bitwidth": draw(BITS)}
 
@@ -290,13 +293,22 @@ def _quantize_int8(tensor):
     return _linear_quantize_feature(tensor, 8)
 
 
+def _tinytorch_constant(tensor):
+    lo, hi = float(np.min(tensor)), float(np.max(tensor))
+    if lo != hi:
+        return _quantize_int8(tensor)
+    scale, zero_point = (1.0, 0) if lo == 0 else (abs(lo), -1 if lo > 0 else 1)
+    return np.zeros(np.shape(tensor), dtype=np.int8), scale, zero_point
+
+
 _task(
     "quantize_int8", "quantize_int8(tensor)",
     """Affine int8 quantization of a float array with its own min-max range.
 
     ``S = (r_max - r_min) / 255`` over the range widened to contain 0, ``Z = clamp(rint(-128 - r_min / S),
-    -128, 127)``, ``q = clamp(rint(x / S) + Z, -128, 127)``; rounding half to even; an all-zero
-    tensor gets S = 1.
+    -128, 127)``, ``q = clamp(rint(x / S) + Z, -128, 127)``; rounding half to even. TinyTorch's
+    name and signature (module 17); unlike its hint, a constant tensor gets no special case: c > 0
+    gives S = c / 255, Z = -128 and every code 127; an all-zero tensor gets S = 1, Z = -128.
 
     Returns
     -------
@@ -309,8 +321,13 @@ _task(
     [Variant("symmetric", lambda tensor: (_linear_quantize(tensor, 8, *_sym_scale_zp(tensor)),
                                           *_sym_scale_zp(tensor)),
              "you quantize symmetrically (S = max|x| / 127, Z = 0); this task is affine: S = (max - min) / 255 "
-             "with its own zero point")],
+             "with its own zero point"),
+     Variant("constant_special_case", _tinytorch_constant,
+             "your constant tensor gets a special case (codes 0, S = |c|, Z = -1 or +1; TinyTorch's hint); this "
+             "task applies the general formula to the range widened to contain 0: a constant c > 0 gives "
+             "S = c / 255, Z = -128, every code 127 (c = 0: S = 1, Z = -128)")],
 )
+
 
 
 def _sym_scale_zp(x):
