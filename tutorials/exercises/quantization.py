@@ -116,8 +116,9 @@ def quantize_int8(tensor):
     """Affine int8 quantization of a float array with its own min-max range.
 
     ``S = (r_max - r_min) / 255`` over the range widened to contain 0, ``Z = clamp(rint(-128 - r_min / S),
-    -128, 127)``, ``q = clamp(rint(x / S) + Z, -128, 127)``; rounding half to even; an all-zero
-    tensor gets S = 1.
+    -128, 127)``, ``q = clamp(rint(x / S) + Z, -128, 127)``; rounding half to even. TinyTorch's
+    name and signature (module 17); unlike its hint, a constant tensor gets no special case: c > 0
+    gives S = c / 255, Z = -128 and every code 127; an all-zero tensor gets S = 1, Z = -128.
 
     Returns
     -------

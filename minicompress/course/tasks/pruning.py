@@ -8,8 +8,6 @@ run on a one-parameter module holding a copy of the array.
 
 from __future__ import annotations
 
-from inspect import cleandoc
-
 import numpy as np
 from hypothesis import strategies as st
 
@@ -24,18 +22,15 @@ from minicompress.compress.pruning import (
     magnitude_threshold_mask,
     num_channels_to_keep,
 )
-from minicompress.course.registry import register
-from minicompress.course.task import Example, Task, Variant, default_compare
+from minicompress.course.task import Example, Variant, default_compare
+from minicompress.course.tasks._common import task_registrar
 from minicompress.course.tasks._draw import grid_arrays, shapes
 from minicompress.nn import Module, Parameter
 
 CHAPTER = "pruning"
 
 
-def _task(name, signature, doc, reference, inputs, examples, variants, aliases=(), **kw):
-    return register(Task(id=f"{CHAPTER}.{name}", chapter=CHAPTER, name=name, signature=signature, doc=cleandoc(doc),
-                         reference=reference, inputs=inputs, examples=tuple(examples), variants=tuple(variants),
-                         aliases=tuple(aliases), **kw))
+_task = task_registrar(CHAPTER)
 
 
 def mask_compare(expected, got):
