@@ -136,17 +136,17 @@ print(f"one epoch: {history[0]['seconds']:.2f} s, {history[0]['samples_per_secon
 #
 # | task | write | also accepted as |
 # |---|---|---|
-# | `engine.relu_forward` | `relu_forward(x)`: ReLU: max(x, 0), element by element. | `relu` (TinyTorch / micrograd) |
-# | `engine.relu_backward` | `relu_backward(x, grad_output)`: The gradient of ReLU: grad_output where x > 0, else 0. | – |
-# | `engine.sigmoid_forward` | `sigmoid_forward(x)`: The logistic sigmoid 1 / (1 + exp(-x)), element by element, without overflow. | – |
+# | `engine.relu_forward` | `relu_forward(x)`: ReLU: max(x, 0), element by element. | `relu` (minitorch operators.relu) |
+# | `engine.relu_backward` | `relu_backward(x, grad_output)`: The gradient of ReLU: grad_output where x > 0, else 0. | `relu_back` (minitorch operators.relu_back(x, d)) |
+# | `engine.sigmoid_forward` | `sigmoid_forward(x)`: The logistic sigmoid 1 / (1 + exp(-x)), element by element, without overflow. | `sigmoid` (minitorch operators.sigmoid) |
 # | `engine.sigmoid_backward` | `sigmoid_backward(x, grad_output)`: The gradient of the sigmoid: grad_output · s · (1 - s), with s = sigmoid(x). | – |
 # | `engine.tanh_forward` | `tanh_forward(x)`: The hyperbolic tangent, element by element, without overflow (tanh(±1000) = ±1). | – |
 # | `engine.tanh_backward` | `tanh_backward(x, grad_output)`: The gradient of tanh: grad_output · (1 - tanh(x)²). | – |
-# | `engine.matmul_forward` | `matmul_forward(a, b)`: Matrix product with NumPy/PyTorch broadcasting of the batch dimensions (like a @ b). | `matmul` (PyTorch torch.matmul / TinyTorch) |
+# | `engine.matmul_forward` | `matmul_forward(a, b)`: Matrix product with NumPy/PyTorch broadcasting of the batch dimensions (like a @ b). | `matmul` (PyTorch torch.matmul(input, other)) |
 # | `engine.matmul_backward` | `matmul_backward(a, b, grad_output)`: The gradients of out = a @ b (batch dimensions broadcast) with respect to a and b. | – |
 # | `engine.sum_backward` | `sum_backward(x, axis, keepdims, grad_output)`: The gradient of out = x.sum(axis, keepdims): grad_output copied back over the summed axis. | – |
-# | `engine.unbroadcast` | `unbroadcast(grad, shape)`: Sum a gradient down to the shape of an input that NumPy broadcast (the backward of broadcasting). | `unbroadcast_to` (common autograd name) |
-# | `engine.log_softmax` | `log_softmax(x, axis=-1)`: log(softmax(x)) along ``axis``, computed stably: x - max - log(Σ exp(x - max)). | `logsoftmax` (TinyTorch / minitorch) |
+# | `engine.unbroadcast` | `unbroadcast(grad, shape)`: Sum a gradient down to the shape of an input that NumPy broadcast (the backward of broadcasting). | – |
+# | `engine.log_softmax` | `log_softmax(x, axis=-1)`: log(softmax(x)) along ``axis``, computed stably: x - max - log(Σ exp(x - max)). | `logsoftmax` (minitorch nn.logsoftmax(input, dim)) |
 # | `engine.softmax_cross_entropy_backward` | `softmax_cross_entropy_backward(logits, labels)`: The gradient of the mean softmax cross-entropy with respect to the logits. | – |
 # | `engine.conv2d_forward` | `conv2d_forward(x, weight, bias=None, stride=1, padding=0)`: 2-D convolution as PyTorch computes it: a cross-correlation (the kernel is NOT flipped). | `conv2d` (PyTorch torch.nn.functional.conv2d(input, weight, bias, stride, padding)) |
 # | `engine.conv2d_backward` | `conv2d_backward(x, weight, grad_output, stride=1, padding=0)`: The gradients of conv2d_forward (cross-correlation) with respect to x, weight and bias. | – |

@@ -116,7 +116,7 @@ print(f"LeNet-5 after {len(hist5)} epoch(s): test accuracy {evaluate(cnn, x_test
 # |---|---|---|
 # | `optim.sgd_step` | `sgd_step(param, grad, momentum_buffer, lr, momentum=0.0, nesterov=False, weight_decay=0.0)`: One step of SGD as torch.optim.SGD computes it (dampening = 0). | – |
 # | `optim.adam_step` | `adam_step(param, grad, m, v, step, lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0)`: One step of Adam with bias correction, as torch.optim.Adam (L2 weight decay, amsgrad off). | – |
-# | `optim.cosine_lr` | `cosine_lr(base_lr, epoch, T_max, eta_min=0.0)`: The learning rate of cosine annealing at ``epoch`` (CosineAnnealingLR's closed form). | `cosine_annealing_lr` (common name) |
+# | `optim.cosine_lr` | `cosine_lr(base_lr, epoch, T_max, eta_min=0.0)`: The learning rate of cosine annealing at ``epoch`` (CosineAnnealingLR's closed form). | – |
 # | `optim.step_lr` | `step_lr(base_lr, epoch, step_size, gamma=0.1)`: The learning rate of StepLR at ``epoch``: base_lr · gamma ** (epoch // step_size). | – |
 #
 # ```bash
