@@ -25,8 +25,6 @@ def get_quantized_range(bitwidth):
         ``(q_min, q_max) = (-2^(b-1), 2^(b-1) - 1)``: two's complement, one more negative
         value than positive (8 bits: [-128, 127]). ``bitwidth`` in 2..8 or 16.
 
-    Also accepted under the name: quantized_range (minicompress).
-
     Task id: quantization.get_quantized_range
     """
     raise NotImplementedError
@@ -48,8 +46,6 @@ def linear_quantize(fp_tensor, bitwidth, scale, zero_point):
         ``rint`` rounds half to even (``np.rint``, like ``torch.round``): 0.5 -> 0, 1.5 -> 2,
         -0.5 -> 0; the zero point is added after rounding; the result saturates to
         ``[-2^(b-1), 2^(b-1) - 1]``. The input is not changed.
-
-    Also accepted under the name: quantize_per_tensor (minicompress).
 
     Task id: quantization.linear_quantize
     """
@@ -120,8 +116,9 @@ def quantize_int8(tensor):
     """Affine int8 quantization of a float array with its own min-max range.
 
     ``S = (r_max - r_min) / 255`` over the range widened to contain 0, ``Z = clamp(rint(-128 - r_min / S),
-    -128, 127)``, ``q = clamp(rint(x / S) + Z, -128, 127)``; rounding half to even; an all-zero
-    tensor gets S = 1.
+    -128, 127)``, ``q = clamp(rint(x / S) + Z, -128, 127)``; rounding half to even. TinyTorch's
+    name and signature (module 17); unlike its hint, a constant tensor gets no special case: c > 0
+    gives S = c / 255, Z = -128 and every code 127; an all-zero tensor gets S = 1, Z = -128.
 
     Returns
     -------

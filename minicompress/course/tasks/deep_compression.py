@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from minicompress.compress.huffman import code_lengths
 from minicompress.compress.kmeans import kmeans_1d, update_centroids, weight_sharing_compression_rate
 from minicompress.compress.sparse import RelativeCSR
-from minicompress.course.registry import register
-from minicompress.course.task import Example, Task, Variant, default_compare
+from minicompress.course.task import Example, Variant, default_compare
+from minicompress.course.tasks._common import task_registrar
 from minicompress.course.tasks._draw import distinct_values, grid_arrays, shapes
 
 CHAPTER = "deep_compression"
@@ -25,10 +25,7 @@ Codebook = namedtuple("Codebook", ["centroids", "labels"])
 """MIT lab 2's codebook: ``centroids`` (k,) and ``labels`` (n,), the centroid index of every weight."""
 
 
-def _task(name, signature, doc, reference, inputs, examples, variants, aliases=(), **kw):
-    return register(Task(id=f"{CHAPTER}.{name}", chapter=CHAPTER, name=name, signature=signature, doc=doc,
-                         reference=reference, inputs=inputs, examples=tuple(examples), variants=tuple(variants),
-                         aliases=tuple(aliases), **kw))
+_task = task_registrar(CHAPTER)
 
 
 def shared_values_compare(expected, got):

@@ -11,18 +11,15 @@ from hypothesis import strategies as st
 
 import minicompress.nn.losses as L
 from minicompress.compress.distill import kd_loss, soft_target_cross_entropy, soften
-from minicompress.course.registry import register
-from minicompress.course.task import Example, Task, Variant
+from minicompress.course.task import Example, Variant
+from minicompress.course.tasks._common import task_registrar
 from minicompress.course.tasks._draw import grid_arrays, int_arrays
 from minicompress.engine import Tensor
 
 CHAPTER = "distillation"
 
 
-def _task(name, signature, doc, reference, inputs, examples, variants, aliases=(), **kw):
-    return register(Task(id=f"{CHAPTER}.{name}", chapter=CHAPTER, name=name, signature=signature, doc=doc,
-                         reference=reference, inputs=inputs, examples=tuple(examples), variants=tuple(variants),
-                         aliases=tuple(aliases), **kw))
+_task = task_registrar(CHAPTER)
 
 
 def _softmax(z, axis=-1):

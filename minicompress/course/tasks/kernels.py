@@ -10,17 +10,14 @@ import numpy as np
 from hypothesis import strategies as st
 
 from minicompress import kernels
-from minicompress.course.registry import register
-from minicompress.course.task import Example, Task, Variant
+from minicompress.course.task import Example, Variant
+from minicompress.course.tasks._common import round_half_away, task_registrar
 from minicompress.course.tasks._draw import grid_arrays, int_arrays
 
 CHAPTER = "kernels"
 
 
-def _task(name, signature, doc, reference, inputs, examples, variants, aliases=(), **kw):
-    return register(Task(id=f"{CHAPTER}.{name}", chapter=CHAPTER, name=name, signature=signature, doc=doc,
-                         reference=reference, inputs=inputs, examples=tuple(examples), variants=tuple(variants),
-                         aliases=tuple(aliases), **kw))
+_task = task_registrar(CHAPTER)
 
 
 DIMS = st.integers(1, 6)
@@ -121,10 +118,6 @@ _task(
 # ------------------------------------------------------------------ requantization
 
 
-def _half_away(v):
-    return np.sign(v) * np.floor(np.abs(v) + 0.5)
-
-
 def _rq_variant(how):
     def fn(acc, scale, zero_point, out_dtype, bias=None, relu=False):
         v = acc.astype(np.int64) + (0 if bias is None else bias.astype(np.int64)[None, :])
@@ -132,7 +125,7 @@ def _rq_variant(how):
         if how == "bias_after_scale":
             y = np.rint(acc.astype(np.int64) * s + (0 if bias is None else bias[None, :])) + zero_point
         else:
-            y = (_half_away if how == "half_away" else np.rint)(v * s) + zero_point
+            y = (round_half_away if how == "half_away" else np.rint)(v * s) + zero_point
         lo, hi = (-128, 127) if np.dtype(out_dtype) == np.int8 else (0, 255)
         if relu:
             y = np.maximum(y, 0 if how == "relu_at_zero" else zero_point)

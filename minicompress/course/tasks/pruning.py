@@ -22,18 +22,15 @@ from minicompress.compress.pruning import (
     magnitude_threshold_mask,
     num_channels_to_keep,
 )
-from minicompress.course.registry import register
-from minicompress.course.task import Example, Task, Variant, default_compare
+from minicompress.course.task import Example, Variant, default_compare
+from minicompress.course.tasks._common import task_registrar
 from minicompress.course.tasks._draw import grid_arrays, shapes
 from minicompress.nn import Module, Parameter
 
 CHAPTER = "pruning"
 
 
-def _task(name, signature, doc, reference, inputs, examples, variants, aliases=(), **kw):
-    return register(Task(id=f"{CHAPTER}.{name}", chapter=CHAPTER, name=name, signature=signature, doc=doc,
-                         reference=reference, inputs=inputs, examples=tuple(examples), variants=tuple(variants),
-                         aliases=tuple(aliases), **kw))
+_task = task_registrar(CHAPTER)
 
 
 def mask_compare(expected, got):

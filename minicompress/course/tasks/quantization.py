@@ -27,18 +27,15 @@ from minicompress.compress.quantization import (
     quantize_bias,
     quantize_multiplier,
 )
-from minicompress.course.registry import register
-from minicompress.course.task import Example, Task, Variant
+from minicompress.course.task import Example, Variant
+from minicompress.course.tasks._common import round_half_away, task_registrar
 from minicompress.course.tasks._draw import grid_arrays, int_arrays, powers_of_two, shapes
 from minicompress.engine import Tensor
 
 CHAPTER = "quantization"
 
 
-def _task(name, signature, doc, reference, inputs, examples, variants, aliases=(), **kw):
-    return register(Task(id=f"{CHAPTER}.{name}", chapter=CHAPTER, name=name, signature=signature, doc=doc,
-                         reference=reference, inputs=inputs, examples=tuple(examples), variants=tuple(variants),
-                         aliases=tuple(aliases), **kw))
+_task = task_registrar(CHAPTER)
 
 
 def _qp(scale, zero_point, bits, signed=True):
@@ -47,11 +44,7 @@ def _qp(scale, zero_point, bits, signed=True):
                    "symmetric" if signed else "affine")
 
 
-def _half_away(v):
-    return np.sign(v) * np.floor(np.abs(v) + 0.5)
-
-
-HALF_AWAY = ("round_half_away", "your result rounds half away from zero (Python 2's / C's round); this task "
+HALF_AWAY = ("roundround_half_away", "your result rounds half away from zero (Python 2's / C's round); this task "
              "rounds half to even (np.rint, torch.round): 0.5 -> 0, 1.5 -> 2, 2.5 -> 2")
 HALF_UP = ("round_half_up", "your result rounds half up (np.floor(x + 0.5)); this task rounds half to even "
            "(np.rint, torch.round): -0.5 -> 0, 0.5 -> 0, 2.5 -> 2")
@@ -84,7 +77,6 @@ _task(
              "task uses the full two's complement range [-2^(b-1), 2^(b-1) - 1] = [-128, 127]"),
      Variant("unsigned", lambda bitwidth: (0, 2**bitwidth - 1),
              "your range is unsigned [0, 2^b - 1]; this task's integers are signed [-2^(b-1), 2^(b-1) - 1]")],
-    aliases=(("quantized_range", "minicompress"),),
 )
 
 # ------------------------------------------------------------------ linear quantize / dequantize
@@ -139,13 +131,12 @@ _task(
              "r/S = -2, -0.5, 0.5, 1.5, 2.5, 200 -> rint -2, 0, 0, 2, 2, 200 -> +3 -> clamp at 127"),
      Example({"fp_tensor": np.array([[-9.0, 6.5], [7.5, -8.5]]), "bitwidth": 4, "scale": 1.0, "zero_point": 0},
              np.array([[-8, 6], [7, -8]], dtype=np.int8), "4 bits: [-8, 7]; 6.5 -> 6, 7.5 -> 8 -> 7")],
-    [Variant(*HALF_AWAY[:1], _lq_variant(_half_away), HALF_AWAY[1]),
+    [Variant(*HALF_AWAY[:1], _lq_variant(round_half_away), HALF_AWAY[1]),
      Variant(*HALF_UP[:1], _lq_variant(lambda v: np.floor(v + 0.5)), HALF_UP[1]),
      Variant("no_clamp", _lq_variant(clamp=False),
              "you do not clamp to [q_min, q_max] = [-2^(b-1), 2^(b-1) - 1]; values beyond the range must saturate"),
      Variant("minus_zero_point", _lq_variant(sign=-1),
              "you subtract the zero point; quantization adds it: q = rint(r / S) + Z")],
-    aliases=(("quantize_per_tensor", "minicompress"),),
 )
 
 
@@ -216,7 +207,10 @@ def _szp_variant(widen=True, denom_full=False, unsigned=False, rounder=np.rint):
 
 @st.composite
 def _szp_inputs(draw):
-    kind = draw(st.sampled_from(["mixed", "positive", "negative", "zero"]))
+    kind = draw(st.sampled_from(["mixed", "positive", "negative", "zero", "constant"]))
+    if kind == "constant":  # every element the same nonzero value
+        c = draw(st.sampled_from([-600.0, -3.0, -0.5, 0.25, 2.0, 500.0]))
+        return {"fp_tensor": np.full(draw(st.sampled_from([(1,), (2, 2), (3,)])), c), "bitwidth": draw(BITS)}
     lo, hi = {"mixed": (-64, 64), "positive": (1, 64), "negative": (-64, -1), "zero": (0, 0)}[kind]
     return {"fp_tensor": draw(grid_arrays(lo=lo, hi=hi, step=0.125, max_dims=3)), "bitwidth": draw(BITS)}
 
@@ -299,13 +293,22 @@ def _quantize_int8(tensor):
     return _linear_quantize_feature(tensor, 8)
 
 
+def _tinytorch_constant(tensor):
+    lo, hi = float(np.min(tensor)), float(np.max(tensor))
+    if lo != hi:
+        return _quantize_int8(tensor)
+    scale, zero_point = (1.0, 0) if lo == 0 else (abs(lo), -1 if lo > 0 else 1)
+    return np.zeros(np.shape(tensor), dtype=np.int8), scale, zero_point
+
+
 _task(
     "quantize_int8", "quantize_int8(tensor)",
     """Affine int8 quantization of a float array with its own min-max range.
 
     ``S = (r_max - r_min) / 255`` over the range widened to contain 0, ``Z = clamp(rint(-128 - r_min / S),
-    -128, 127)``, ``q = clamp(rint(x / S) + Z, -128, 127)``; rounding half to even; an all-zero
-    tensor gets S = 1.
+    -128, 127)``, ``q = clamp(rint(x / S) + Z, -128, 127)``; rounding half to even. TinyTorch's
+    name and signature (module 17); unlike its hint, a constant tensor gets no special case: c > 0
+    gives S = c / 255, Z = -128 and every code 127; an all-zero tensor gets S = 1, Z = -128.
 
     Returns
     -------
@@ -318,8 +321,13 @@ _task(
     [Variant("symmetric", lambda tensor: (_linear_quantize(tensor, 8, *_sym_scale_zp(tensor)),
                                           *_sym_scale_zp(tensor)),
              "you quantize symmetrically (S = max|x| / 127, Z = 0); this task is affine: S = (max - min) / 255 "
-             "with its own zero point")],
+             "with its own zero point"),
+     Variant("constant_special_case", _tinytorch_constant,
+             "your constant tensor gets a special case (codes 0, S = |c|, Z = -1 or +1; TinyTorch's hint); this "
+             "task applies the general formula to the range widened to contain 0: a constant c > 0 gives "
+             "S = c / 255, Z = -128, every code 127 (c = 0: S = 1, Z = -128)")],
 )
+
 
 
 def _sym_scale_zp(x):
@@ -575,7 +583,7 @@ _task(
              "through a shifted bias; this task passes the unshifted bias)"),
      Variant("no_output_zero_point", _ql_variant(add_out_zp=False),
              "you do not add the output zero point Z_out after rescaling"),
-     Variant(*HALF_AWAY[:1], _ql_variant(rounder=_half_away), HALF_AWAY[1]),
+     Variant(*HALF_AWAY[:1], _ql_variant(rounder=round_half_away), HALF_AWAY[1]),
      Variant("no_saturation", _ql_variant(clamp=False),
              "you do not saturate the output to [-2^(f-1), 2^(f-1) - 1]"),
      Variant("bias_after_scale", _ql_variant(bias_after=True),
@@ -689,7 +697,7 @@ _task(
      Variant("ignores_input_zero_point", _qc_variant(subtract_zp=False),
              "you ignore the input zero point: every term must be (x - Z_in) * w (MIT's lab subtracts it "
              "through a shifted bias; this task passes the unshifted bias)"),
-     Variant(*HALF_AWAY[:1], _qc_variant(rounder=_half_away), HALF_AWAY[1])],
+     Variant(*HALF_AWAY[:1], _qc_variant(rounder=round_half_away), HALF_AWAY[1])],
 )
 
 # ------------------------------------------------------------------ requantization multiplier
@@ -787,7 +795,7 @@ _task(
              "(q - 2) * 0.5")],
     [Variant("no_clamp", _fq_variant(clamp=False),
              "you do not clamp q to [quant_min, quant_max]: values outside the range must saturate"),
-     Variant(*HALF_AWAY[:1], _fq_variant(rounder=_half_away), HALF_AWAY[1]),
+     Variant(*HALF_AWAY[:1], _fq_variant(rounder=round_half_away), HALF_AWAY[1]),
      Variant("zero_point_kept", _fq_variant(subtract=False),
              "you multiply q (with its zero point) by S; dequantize with (q - Z) * S")],
     aliases=(("fake_quantize_per_tensor_affine", "PyTorch (torch.fake_quantize_per_tensor_affine)"),),
