@@ -114,19 +114,25 @@ def _worker(conn, paths, task_ids, max_examples, seed):
         else:
             modules.append(module)
     changed = _tampered(before)
+    distrust = (f"your files replace parts of minicompress or NumPy when imported ({', '.join(changed[:5])}); "
+                "the check cannot trust its reference") if changed else ""
     conn.send(("loaded", problems))
     for task_id in task_ids:
         conn.send(("start", task_id))
         task = get_task(task_id)
-        if changed:  # the references can no longer be trusted
-            result = TaskResult(task_id, "uses reference", "your files replace parts of minicompress or NumPy "
-                                f"when imported ({', '.join(changed[:5])}); the check cannot trust its reference")
-            conn.send(("result", result.to_dict()))
+        if distrust:  # the references can no longer be trusted
+            conn.send(("result", TaskResult(task_id, "uses reference", distrust).to_dict()))
             continue
         try:
             result = check_function(task, find_function(task, modules), max_examples=max_examples, seed=seed)
         except BaseException as err:  # noqa: BLE001 - the learner's code ran inside
             result = TaskResult(task_id, "crashed", f"the check stopped: {type(err).__name__}: {err}")
+        changed = _tampered(before)
+        if changed:  # this task's function patched NumPy or minicompress while it ran: distrust the rest too
+            result = TaskResult(task_id, "uses reference", "your function replaces parts of minicompress or NumPy "
+                                f"({', '.join(changed[:5])}); the check cannot trust its reference")
+            distrust = f"your function {task.name} replaced parts of minicompress or NumPy; " \
+                       "the check cannot trust its reference"
         conn.send(("result", result.to_dict()))
     conn.send(("done", None))
     conn.close()
