@@ -39,7 +39,8 @@ def candidate(request):
         raise pytest.UsageError(f"--candidate: {err}") from None
     ids = {item.callspec.params["task"].id for item in request.session.items
            if item.originalname == "test_task_passes"}
-    results, problems = run_checks(files, [t for t in ALL if t.id in ids])
+    results, problems = run_checks(files, [t for t in ALL if t.id in ids],
+                                   max_examples=request.config.getoption("candidate_examples"))
     return {r.task_id: r for r in results}, problems
 
 
