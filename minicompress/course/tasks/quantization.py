@@ -97,6 +97,13 @@ def _lq_variant(rounder=np.rint, clamp=True, sign=1):
     return fn
 
 
+def _lq_int8_first(fp_tensor, bitwidth, scale, zero_point):
+    def wrap(v):
+        return (v + 128) % 256 - 128
+    q = wrap(wrap(np.rint(np.asarray(fp_tensor, dtype=np.float64) / scale).astype(np.int64)) + zero_point)
+    return np.clip(q, -(2 ** (bitwidth - 1)), 2 ** (bitwidth - 1) - 1).astype(np.int8)
+
+
 @st.composite
 def _lq_inputs(draw):
     bits = draw(BITS)
@@ -138,7 +145,10 @@ _task(
      Variant("no_clamp", _lq_variant(clamp=False),
              "you do not clamp to [q_min, q_max] = [-2^(b-1), 2^(b-1) - 1]; values beyond the range must saturate"),
      Variant("minus_zero_point", _lq_variant(sign=-1),
-             "you subtract the zero point; quantization adds it: q = rint(r / S) + Z")],
+             "you subtract the zero point; quantization adds it: q = rint(r / S) + Z"),
+     Variant("int8_before_zero_point", _lq_int8_first,
+             "you cast rint(r / S) to int8 before adding the zero point and clamping, so the sum wraps around "
+             "(MIT's lab code does this); add Z and clamp in a wide type, then cast")],
 )
 
 
@@ -399,7 +409,7 @@ def _pc_variant(how):
             m = np.full(t.shape[0], np.abs(t).max())
         else:
             m = np.abs(t).reshape(t.shape[0], -1).max(axis=1)
-        s = np.where(m > 0, m / qmax, 1.0)
+        s = np.maximum(m, 5e-7) / qmax if how == "tiny_floor" else np.where(m > 0, m / qmax, 1.0)
         shaped = s.reshape((-1,) + (1,) * (t.ndim - 1))
         q = np.clip(np.rint(t / shaped), -qmax - 1, qmax).astype(np.int8)
         return q, (s if how == "flat_scale" else shaped), 0
@@ -433,7 +443,9 @@ _task(
              "you use one scale for the whole tensor; per-channel uses one per output channel (axis 0)"),
      Variant("flat_scale", _pc_variant("flat_scale"),
              "your scale has shape (C_out,); this task returns it shaped (C_out, 1, ..., 1) so that it "
-             "broadcasts against the weight (as MIT's lab does)")],
+             "broadcasts against the weight (as MIT's lab does)"),
+     Variant("tiny_floor", _pc_variant("tiny_floor"),
+             "an all-zero channel gets a tiny scale from a 5e-7 floor (MIT's lab); this task uses S = 1 for it")],
 )
 
 # ------------------------------------------------------------------ bias
