@@ -109,3 +109,18 @@ def test_ids_and_names_are_unique_across_chapters():
         for n in t.names:
             assert n not in names or names[n] == t.id, f"{n} is used by {names.get(n)} and {t.id}"
             names[n] = t.id
+
+
+@pytest.mark.engine
+def test_the_readme_table_and_counts_match_the_registry():
+    from pathlib import Path
+
+    from minicompress.course.table import markdown_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start, end = "<!-- tasks:start -->\n", "<!-- tasks:end -->"
+    assert readme[readme.index(start) + len(start):readme.index(end)] == markdown_table(), (
+        "regenerate the README table: python -m minicompress.course.table")
+    chapters = {t.chapter for t in ALL}
+    assert f"{len(ALL)} tasks in {len(chapters)}\nchapters" in readme
+    assert len(ALL) >= 45 and len(chapters) >= 8

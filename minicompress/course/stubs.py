@@ -6,6 +6,7 @@ files (a test keeps them in sync with :func:`exercise_file`).
 
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
 import textwrap
@@ -34,7 +35,8 @@ import numpy as np  # noqa: F401  (you will want it)
 
 
 def _stub(task) -> str:
-    doc = task.doc.strip("\n")
+    # cleandoc: a doc written as an indented docstring or flush left reads the same in the stub
+    doc = "\n".join(line.rstrip() for line in inspect.cleandoc(task.doc).splitlines())
     if task.aliases:
         names = "; ".join(f"{name} ({source})" for name, source in task.aliases)
         doc += f"\n\nAlso accepted under the name: {names}."

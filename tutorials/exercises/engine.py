@@ -27,7 +27,7 @@ def relu_forward(x):
     -------
     ndarray shaped like x (a new array; x is not changed).
 
-    Also accepted under the name: relu (TinyTorch / micrograd).
+    Also accepted under the name: relu (minitorch operators.relu).
 
     Task id: engine.relu_forward
     """
@@ -50,6 +50,8 @@ def relu_backward(x, grad_output):
     -------
     ndarray shaped like x: dL/dx.
 
+    Also accepted under the name: relu_back (minitorch operators.relu_back(x, d)).
+
     Task id: engine.relu_backward
     """
     raise NotImplementedError
@@ -68,6 +70,8 @@ def sigmoid_forward(x):
     Returns
     -------
     ndarray shaped like x, values in [0, 1].
+
+    Also accepted under the name: sigmoid (minitorch operators.sigmoid).
 
     Task id: engine.sigmoid_forward
     """
@@ -139,7 +143,7 @@ def matmul_forward(a, b):
     -------
     ndarray (broadcast batch..., m, n)
 
-    Also accepted under the name: matmul (PyTorch torch.matmul / TinyTorch).
+    Also accepted under the name: matmul (PyTorch torch.matmul(input, other)).
 
     Task id: engine.matmul_forward
     """
@@ -209,8 +213,6 @@ def unbroadcast(grad, shape):
     -------
     ndarray of shape ``shape``.
 
-    Also accepted under the name: unbroadcast_to (common autograd name).
-
     Task id: engine.unbroadcast
     """
     raise NotImplementedError
@@ -231,7 +233,7 @@ def log_softmax(x, axis=-1):
     -------
     ndarray shaped like x; exp() of each row sums to 1.
 
-    Also accepted under the name: logsoftmax (TinyTorch / minitorch).
+    Also accepted under the name: logsoftmax (minitorch nn.logsoftmax(input, dim)).
 
     Task id: engine.log_softmax
     """

@@ -80,8 +80,6 @@ def cosine_lr(base_lr, epoch, T_max, eta_min=0.0):
     -------
     float
 
-    Also accepted under the name: cosine_annealing_lr (common name).
-
     Task id: optim.cosine_lr
     """
     raise NotImplementedError

@@ -115,7 +115,8 @@ ndarray shaped like x: dL/dx.
         Variant("output_times_grad", lambda x, grad_output: np.maximum(x, 0) * grad_output,
                 "your relu backward multiplies grad_output by relu(x); the derivative is 1 where x > 0, not x"),
     ),
-    aliases_f=(("relu", "TinyTorch / micrograd"),),
+    aliases_f=(("relu", "minitorch operators.relu"),),
+    aliases_b=(("relu_back", "minitorch operators.relu_back(x, d)"),),
 )
 
 
@@ -167,6 +168,7 @@ ndarray shaped like x: dL/dx.
         Variant("sign_flipped", lambda x: 1 / (1 + np.exp(x)),
                 "your sigmoid computes 1 / (1 + e^x) = sigmoid(-x): the sign of the exponent is wrong"),
     ),
+    aliases_f=(("sigmoid", "minitorch operators.sigmoid"),),
     backward_variants=(
         Variant("uses_x", lambda x, grad_output: grad_output * x * (1 - x),
                 "your sigmoid backward uses x instead of sigmoid(x): the derivative is s·(1 - s) with s = sigmoid(x)"),
@@ -269,7 +271,7 @@ ndarray (broadcast batch..., m, n)
         Variant("elementwise", lambda a, b: a * b, "your matmul multiplies element by element (a * b); "
                 "a matrix product sums over the shared dimension k"),
     ),
-    aliases=(("matmul", "PyTorch torch.matmul / TinyTorch"),),
+    aliases=(("matmul", "PyTorch torch.matmul(input, other)"),),
     compare=CLOSE,
 ))
 
@@ -416,7 +418,6 @@ ndarray of shape ``shape``.
                 "your unbroadcast sums only the added leading axes; it must also sum the axes where the "
                 "input had size 1 (keeping them as size 1)"),
     ),
-    aliases=(("unbroadcast_to", "common autograd name"),),
     compare=CLOSE,
 ))
 
@@ -467,7 +468,7 @@ ndarray shaped like x; exp() of each row sums to 1.
         Variant("wrong_axis", lambda x, axis=-1: _stable(x, 0 if axis in (-1, x.ndim - 1) else -1),
                 "your log_softmax normalises along the wrong axis: use the axis argument (the classes)"),
     ),
-    aliases=(("logsoftmax", "TinyTorch / minitorch"),),
+    aliases=(("logsoftmax", "minitorch nn.logsoftmax(input, dim)"),),
     compare=CLOSE,
 ))
 

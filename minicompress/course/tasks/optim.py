@@ -269,7 +269,6 @@ float
         Variant("eta_min_ignored", _cosine_variant("eta_min_ignored"),
                 "your schedule ignores eta_min: it must anneal down to eta_min, not to 0"),
     ),
-    aliases=(("cosine_annealing_lr", "common name"),),
     compare=CLOSE,
 ))
 
