@@ -46,7 +46,7 @@ def _qp(scale, zero_point, bits, signed=True):
                    "symmetric" if signed else "affine")
 
 
-HALF_AWAY = ("roundround_half_away", "your result rounds half away from zero (Python 2's / C's round); this task "
+HALF_AWAY = ("round_half_away", "your result rounds half away from zero (Python 2's / C's round); this task "
              "rounds half to even (np.rint, torch.round): 0.5 -> 0, 1.5 -> 2, 2.5 -> 2")
 HALF_UP = ("round_half_up", "your result rounds half up (np.floor(x + 0.5)); this task rounds half to even "
            "(np.rint, torch.round): -0.5 -> 0, 0.5 -> 0, 2.5 -> 2")
