@@ -314,7 +314,7 @@ def fake_quantize(input, scale, zero_point, quant_min, quant_max):
     Same arguments as ``torch.fake_quantize_per_tensor_affine``. Rounding half to even
     (``np.rint``, as PyTorch's ``nearbyint``). Returns a float array shaped like ``input``.
 
-    Also accepted under the name: fake_quantize_per_tensor_affine (PyTorch (torch.fake_quantize_per_tensor_affine)).
+    Also accepted under the name: fake_quantize_per_tensor_affine (PyTorch).
 
     Task id: quantization.fake_quantize
     """

@@ -888,7 +888,7 @@ _task(
      Variant(*HALF_AWAY[:1], _fq_variant(rounder=round_half_away), HALF_AWAY[1]),
      Variant("zero_point_kept", _fq_variant(subtract=False),
              "you multiply q (with its zero point) by S; dequantize with (q - Z) * S")],
-    aliases=(("fake_quantize_per_tensor_affine", "PyTorch (torch.fake_quantize_per_tensor_affine)"),),
+    aliases=(("fake_quantize_per_tensor_affine", "PyTorch"),),
 )
 
 
