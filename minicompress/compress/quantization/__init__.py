@@ -47,6 +47,7 @@ from minicompress.compress.quantization.uniform import (
     quantize_bias,
     quantize_multiplier,
     quantize_tensor,
+    shift_bias,
     unpack_bits,
 )
 
@@ -57,5 +58,5 @@ __all__ = [
     "make_observer", "pack_bits", "prepare", "prepare_qat", "qparams_from_range", "qrange", "quantize",
     "quantize_model", "quantize_tensor", "quantize_weights", "static_ptq", "to_integer", "unpack_bits",
     "weight_qparams",
-    "quantize_bias", "quantize_multiplier",
+    "quantize_bias", "quantize_multiplier", "shift_bias",
 ]

@@ -358,3 +358,29 @@ def quantize_multiplier(multiplier: float) -> tuple[int, int]:
     if m0 == 2**31:
         m0, shift = 2**30, shift + 1
     return m0, int(shift)
+
+
+def shift_bias(quantized_bias, quantized_weight, input_zero_point) -> np.ndarray:
+    """Fold the input zero point into an int32 bias: ``b - Z_in * sum(w[c])`` for every output channel c.
+
+    ``sum_k (x_k - Z_in) w_ck + b_c = sum_k x_k w_ck + (b_c - Z_in sum_k w_ck)``, so a layer can
+    multiply the raw integers ``x`` and add this shifted bias instead of subtracting ``Z_in`` from
+    every input (MIT 6.5940 lab 2's ``shift_quantized_linear_bias`` / ``shift_quantized_conv2d_bias``;
+    a convolution must then pad its input with ``Z_in``). The sum runs over every axis of the
+    weight but the first: (out, in) for Linear, (C_out, C_in, kh, kw) for Conv2d.
+
+    Returns
+    -------
+    ndarray of int32, shape (C_out,)
+    """
+    b = np.asarray(quantized_bias)
+    w = np.asarray(quantized_weight)
+    if b.dtype.kind not in "iu" or w.dtype.kind not in "iu":
+        raise InputTypeError(f"bias and weight must be integers, got {b.dtype} and {w.dtype}")
+    if w.ndim < 2 or b.shape != (w.shape[0],):
+        raise InputError(f"bias of shape {b.shape} does not match a weight of shape {w.shape} (C_out, ...)")
+    col = w.reshape(w.shape[0], -1).astype(np.int64).sum(axis=1)
+    shifted = b.astype(np.int64) - int(input_zero_point) * col
+    if np.any(np.abs(shifted) >= 2**31):
+        raise InputError("the shifted bias does not fit int32")
+    return shifted.astype(np.int32)
