@@ -204,6 +204,9 @@ def test_bad_packed_files_raise(small_packed_model, tmp_path):
         unpack_bytes(b"NOPE" + data[4:])
     with pytest.raises(ValueError, match="version 9 is unknown"):
         unpack_bytes(data[:4] + struct.pack("<B", 9) + data[5:])
+    assert data[4] == 2  # format 2: every stream least significant bit first
+    with pytest.raises(ValueError, match="version 1 is no longer read .*most significant bit first.*pack the model again"):
+        unpack_bytes(data[:4] + struct.pack("<B", 1) + data[5:])
     flipped = bytearray(data)
     flipped[-10] ^= 0xFF
     with pytest.raises(ValueError, match="checksum"):

@@ -402,7 +402,7 @@ def test_sensitivity_scan_table_and_figure(trained_lenet300, mnist10k, tmp_path)
 
 
 def test_sparsity_report_counts_weights_and_bytes():
-    from minicompress.compress.sparse import RelativeCSR
+    from minicompress.compress.relative_csr import RelativeCSR
 
     model = build("lenet-300-100", seed=0)
     P.l1_unstructured(model[1], "weight", 0.9)

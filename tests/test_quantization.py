@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from minicompress import equations
+from minicompress.compress.bitpack import pack_bits, unpack_bits
+from minicompress.compress.huffman import HuffmanCode
 from minicompress.compress.quantization import (
     SUPPORTED_BITS,
     FakeQuantize,
@@ -21,7 +23,6 @@ from minicompress.compress.quantization import (
     dequantize,
     fake_quantize,
     fake_quantize_array,
-    pack_bits,
     prepare,
     prepare_qat,
     qrange,
@@ -31,7 +32,6 @@ from minicompress.compress.quantization import (
     quantize_weights,
     static_ptq,
     to_integer,
-    unpack_bits,
 )
 from minicompress.engine import Tensor, gradcheck
 from minicompress.io import copy_model
@@ -78,12 +78,43 @@ def test_per_channel_uses_one_scale_per_output_channel(rng):
     assert choose_qparams(conv_w, 4, axis=-4).axis == 0
 
 
-@given(st.integers(1, 8), st.integers(0, 200), st.data())
+@given(st.integers(1, 32), st.integers(0, 200), st.data())
 def test_bit_packing_round_trip_and_size(bits, n, data):
     values = np.array(data.draw(st.lists(st.integers(0, 2**bits - 1), min_size=n, max_size=n)), dtype=np.int64)
     packed = pack_bits(values, bits)
     assert packed.dtype == np.uint8 and packed.size == -(-n * bits // 8)
     np.testing.assert_array_equal(unpack_bits(packed, bits, n), values)
+
+
+def test_bit_packing_is_least_significant_bit_first():
+    assert list(pack_bits(np.array([1, 2, 3]), 2)) == [0b111001]
+    assert list(pack_bits(np.array([5, 1]), 5)) == [0b00100101, 0b00]
+    assert list(pack_bits(np.array([0x3, 0xA]), 4)) == [0xA3]  # int4: the first value in the low nibble
+
+
+def test_every_packed_stream_uses_the_one_bit_order(rng):
+    # sub-byte quantized integers and Huffman streams are packed by minicompress.compress.bitpack
+    qt = quantize_tensor(rng.standard_normal((5, 7)), 4)
+    np.testing.assert_array_equal(qt.packed(), pack_bits(qt.q.reshape(-1).astype(np.int64) - qt.qparams.qmin, 4))
+    symbols = rng.integers(0, 5, 50)
+    code = HuffmanCode.fit(symbols, 5)
+    data, n_bits = code.encode(symbols)
+    first = [int(b) for length, c in zip(code.lengths[symbols[:3]], code.codes[symbols[:3]])
+             for b in format(int(c), f"0{int(length)}b")]  # each codeword, most significant bit first
+    np.testing.assert_array_equal(unpack_bits(data, 1, len(first)), first)
+    np.testing.assert_array_equal(code.decode(data, symbols.size, n_bits), symbols)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: pack_bits(np.array([4]), 2), "fit 2 bits"),
+    (lambda: pack_bits(np.array([1]), 33), r"\[1, 32\]"),
+    (lambda: pack_bits(np.array([[1]]), 2), "1-D"),
+    (lambda: unpack_bits(b"\x00", 4, 3), "need 2 bytes"),
+    (lambda: unpack_bits(b"\x00", 4, -1), "count"),
+])
+def test_bit_packing_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 8, 16])

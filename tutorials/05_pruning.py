@@ -23,7 +23,8 @@ import numpy as np
 from _common import FAST, savefig
 
 import minicompress.compress.pruning as P
-from minicompress.compress.sparse import DenseInference, RelativeCSR, SparseInference
+from minicompress.compress.relative_csr import RelativeCSR
+from minicompress.compress.sparse_inference import DenseInference, SparseInference
 from minicompress.data import load_mnist10k
 from minicompress.equations import random_candidate_pruning, scale_by_retention
 from minicompress.io import copy_model

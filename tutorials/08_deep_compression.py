@@ -20,7 +20,7 @@ from minicompress.compress.huffman import HuffmanCode, entropy_bits
 from minicompress.compress.kmeans import CentroidOptimizer, share_weights
 from minicompress.compress.packing import pack, read_header, stage_bytes, unpack, unpack_bytes
 from minicompress.compress.pruning import AGPPruner, KeepPruned
-from minicompress.compress.sparse import RelativeCSR
+from minicompress.compress.relative_csr import RelativeCSR
 from minicompress.data import load_mnist10k
 from minicompress.io import copy_model
 from minicompress.optim import Adam

@@ -4,7 +4,7 @@ For every parameter of every layer (weights and biases), the report gives its si
 nonzero count, the achieved sparsity (zero fraction, counting masked *and* exactly-zero
 entries), the requested sparsity if the caller says what it asked for, and two storage
 costs: dense float bytes, and the exact bytes of the relative-index CSR form
-(:class:`minicompress.compress.sparse.RelativeCSR`) that a sparse file would hold.
+(:class:`minicompress.compress.relative_csr.RelativeCSR`) that a sparse file would hold.
 
 Totals are given twice, so nobody has to guess which one a number means: over the
 *weights only* (``weights``) and over *all parameters including biases* (``all``).
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minicompress.compress.sparse import RelativeCSR
+from minicompress.compress.relative_csr import RelativeCSR
 from minicompress.errors import InputError, InputTypeError
 from minicompress.nn import Module
 
