@@ -67,7 +67,7 @@ def run(quick: bool = False, sparsity: float = 0.92, bits: int = 5, seed: int = 
     n_prune = max(1, (prune_epochs - 1) * steps_per_epoch // 25)
     opt = Adam(model.parameters(), lr=1e-3)
     fit(model, opt, x_train, y_train, epochs=prune_epochs, seed=seed, progress=False,
-        callbacks=[AGPPruner(model, s_f=sparsity, n=n_prune, dt=25, scope="global")])
+        callbacks=[AGPPruner(model, sparsity=sparsity, n=n_prune, dt=25, scope="global")])
     fit(model, opt, x_train, y_train, epochs=tune_epochs, seed=seed + 1, callbacks=[KeepPruned()],
         progress=False)
     pruned_acc = acc(model)

@@ -227,7 +227,7 @@ def test_deep_compression_of_lenet300_is_35x_smaller_within_one_point(trained_le
     opt = Adam(model.parameters(), lr=1e-3)
     # AGP reaches 92% after 100 of the epoch's 125 steps; then one epoch with the masks fixed
     fit(model, opt, x_train, y_train, epochs=1, seed=0, progress=False,
-        callbacks=[AGPPruner(model, s_f=0.92, n=4, dt=25, scope="global")])
+        callbacks=[AGPPruner(model, sparsity=0.92, n=4, dt=25, scope="global")])
     fit(model, opt, x_train, y_train, epochs=1, seed=1, callbacks=[KeepPruned()], progress=False)
     clusters = share_weights(model, bits=5, seed=0)
     fit(model, CentroidOptimizer(model, clusters, lr=1e-4), x_train, y_train, epochs=1, seed=2, progress=False)

@@ -156,16 +156,36 @@ def test_bad_axis_and_empty_input_raise():
 
 
 # --------------------------------------------------------------------------- observers
+def test_moving_average_observer_follows_pytorch_averaging_constant():
+    # torch.ao.quantization.MovingAverageMinMaxObserver: averaging_constant=0.01 weights the new batch
+    ma = MovingAverageObserver()
+    assert ma.averaging_constant == 0.01
+    ma.observe(np.array([0.0, 1.0]))
+    ma.observe(np.array([0.0, 101.0]))
+    assert ma.max == pytest.approx(1.0 + 0.01 * 100.0)
+    last_only = MovingAverageObserver(averaging_constant=1.0)
+    for b in (np.array([0.0, 1.0]), np.array([-2.0, 3.0])):
+        last_only.observe(b)
+    assert (last_only.min, last_only.max) == (-2.0, 3.0)
+    for bad in (0.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="averaging_constant"):
+            MovingAverageObserver(averaging_constant=bad)
+    with pytest.raises(TypeError, match="averaging_constant"):
+        MovingAverageObserver(averaging_constant="0.1")
+    with pytest.raises(TypeError):
+        MovingAverageObserver(momentum=0.9)  # the old, reversed name is gone
+
+
 def test_minmax_and_moving_average_observers():
     batches = [np.array([-1.0, 2.0]), np.array([-3.0, 1.0]), np.array([0.0, 5.0])]
-    mm, ma = MinMaxObserver(), MovingAverageObserver(momentum=0.5)
+    mm, ma = MinMaxObserver(), MovingAverageObserver(averaging_constant=0.25)
     for b in batches:
         mm.observe(b)
         ma.observe(b)
     assert (mm.min, mm.max) == (-3.0, 5.0)
-    # r <- 0.5 r + 0.5 r_batch, first batch taken as is
-    assert ma.min == pytest.approx(0.5 * (0.5 * -1 + 0.5 * -3) + 0.5 * 0.0)
-    assert ma.max == pytest.approx(0.5 * (0.5 * 2 + 0.5 * 1) + 0.5 * 5.0)
+    # PyTorch's rule: r <- r + c (r_batch - r), c weighting the NEW batch; first batch taken as is
+    assert ma.min == pytest.approx(0.75 * (0.75 * -1 + 0.25 * -3) + 0.25 * 0.0)
+    assert ma.max == pytest.approx(0.75 * (0.75 * 2 + 0.25 * 1) + 0.25 * 5.0)
     qp = mm.qparams(8, "affine")
     assert float(qp.scale) == pytest.approx(8 / 255)
 
@@ -209,6 +229,29 @@ def test_straight_through_estimator_passes_inside_and_blocks_outside():
     # rint(x/s) = [-20, -8, -8, -0, 0, 1, 7, 8, 18]: inside where -8 <= . <= 7
     np.testing.assert_array_equal(x.grad, [0, 2, 3, 4, 5, 6, 7, 0, 0])
     np.testing.assert_array_equal(y.data, [-4, -4, -4, 0, 0, 0.5, 3.5, 3.5, 3.5])
+
+
+@given(st.data(), hnp.array_shapes(min_dims=1, max_dims=4, max_side=5), st.sampled_from([2, 3, 4, 8]),
+       st.sampled_from(["symmetric", "affine"]), st.booleans())
+def test_straight_through_estimator_on_any_shape(data, shape, bits, scheme, per_channel):
+    # the STE directly: dL/dx = dL/dy (gradient 1) where rint(x/s) + z lies in [qmin, qmax], 0 where clamped
+    x = data.draw(hnp.arrays(np.float64, shape, elements=st.floats(-50, 50)))
+    g = data.draw(hnp.arrays(np.float64, shape, elements=st.floats(-3, 3)))
+    qmin, qmax = qrange(bits, scheme)
+    channels = shape[0] if per_channel else 1
+    scale = np.array(data.draw(st.lists(st.floats(0.05, 4), min_size=channels, max_size=channels)))
+    zero = np.array(data.draw(st.lists(st.integers(qmin, qmax), min_size=channels, max_size=channels)))
+    if scheme == "symmetric":
+        zero[:] = 0
+    b = (-1,) + (1,) * (len(shape) - 1)
+    s, z = (scale.reshape(b), zero.reshape(b)) if per_channel else (scale[0], zero[0])
+    xt = Tensor(x, requires_grad=True)
+    y = fake_quantize(xt, scale=s, zero_point=z, qmin=qmin, qmax=qmax)
+    y.backward(g)
+    unclamped = np.rint(x / s) + z
+    inside = (unclamped >= qmin) & (unclamped <= qmax)
+    np.testing.assert_array_equal(xt.grad, np.where(inside, g, 0.0))
+    np.testing.assert_allclose(y.data, (np.clip(unclamped, qmin, qmax) - z) * s, rtol=1e-12, atol=1e-12)
 
 
 def test_fake_quantize_gradcheck_away_from_rounding_steps():

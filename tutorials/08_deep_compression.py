@@ -46,7 +46,7 @@ model = copy_model(base)
 opt = Adam(model.parameters(), lr=1e-3)
 prune_epochs, tune_epochs = (2, 1) if FAST else (4, 3)
 fit(model, opt, x_train, y_train, epochs=prune_epochs, seed=0, progress=False,
-    callbacks=[AGPPruner(model, s_f=0.92, n=(prune_epochs - 1) * 125 // 25, dt=25, scope="global")])
+    callbacks=[AGPPruner(model, sparsity=0.92, n=(prune_epochs - 1) * 125 // 25, dt=25, scope="global")])
 fit(model, opt, x_train, y_train, epochs=tune_epochs, seed=1, callbacks=[KeepPruned()], progress=False)
 pruned_acc = acc(model)
 for name, layer in model.named_modules():

@@ -78,6 +78,17 @@ def sparsity_report(model: Module, requested: dict | None = None, index_bits: in
             "all": totals(rows), "index_bits": index_bits}
 
 
+def pruned_bytes(model: Module, index_bits: int = 5) -> int:
+    """Storage of a pruned model: its weights in relative-index CSR plus its biases as float32.
+
+    The weights' bytes are ``sparsity_report(model)["weights"]["csr_bytes"]`` (exact bytes of
+    :meth:`RelativeCSR.to_bytes`); biases are few and stay dense.
+    """
+    report = sparsity_report(model, index_bits=index_bits)
+    return int(report["weights"]["csr_bytes"]) + sum(r["params"] * 4 for r in report["layers"]
+                                                      if r["kind"] == "bias")
+
+
 def format_report(report: dict) -> str:
     """The report as a fixed-width text table."""
     head = (f"{'parameter':<14}{'shape':>14}{'params':>9}{'nonzero':>9}{'sparsity':>9}"
