@@ -19,7 +19,6 @@ from minicompress.compress.kmeans import (
 )
 from minicompress.compress.packing import (
     MAGIC,
-    dense_float32_bytes,
     pack,
     pack_bytes,
     stage_bytes,
@@ -27,6 +26,7 @@ from minicompress.compress.packing import (
     unpack_bytes,
 )
 from minicompress.compress.pruning import AGPPruner, KeepPruned, l1_unstructured
+from minicompress.compress.weights import float32_bytes
 from minicompress.engine import Tensor, gradcheck
 from minicompress.io import copy_model
 from minicompress.nn import Conv2d, Flatten, Linear, ReLU, Sequential
@@ -186,7 +186,7 @@ def test_pack_round_trip_is_exact(small_packed_model, tmp_path, rng):
 
 def test_every_stage_is_a_real_smaller_file(small_packed_model):
     stages = stage_bytes(small_packed_model)
-    assert stages["dense_float32"] == dense_float32_bytes(small_packed_model) == 4 * small_packed_model.num_parameters()
+    assert stages["dense_float32"] == float32_bytes(small_packed_model) == 4 * small_packed_model.num_parameters()
     assert stages["huffman"] == len(pack_bytes(small_packed_model))
     assert stages["clustered"] < stages["pruned_csr"]
     for values, huffman in (("float32", False), ("codebook", False), ("codebook", True)):

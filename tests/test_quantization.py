@@ -23,13 +23,16 @@ from minicompress.compress.quantization import (
     dequantize,
     fake_quantize,
     fake_quantize_array,
+    integer_bytes,
     prepare,
     prepare_qat,
     qrange,
     quantize,
     quantize_model,
+    quantize_model_with_info,
     quantize_tensor,
-    quantize_weights,
+    quantize_weights_with_tensors,
+    quantized_bytes,
     static_ptq,
     to_integer,
 )
@@ -274,7 +277,7 @@ def test_fake_quantize_gradcheck_away_from_rounding_steps():
 # --------------------------------------------------------------------------- the documents vs practice
 def test_e2_as_written_wipes_out_a_trained_network(trained_lenet300, mnist10k):
     _, _, x_test, y_test = mnist10k
-    qmodel, info = quantize_model(trained_lenet300, "e2", 8)
+    qmodel, info = quantize_model_with_info(trained_lenet300, "e2", 8)
     assert info["zero_fraction"] == 1.0  # every |w| < 64 rounds to 0 with step 2^7
     for (_, before), (_, after) in zip(trained_lenet300.named_parameters(), qmodel.named_parameters()):
         if before.ndim == 2:  # computed by the equations package, not re-implemented
@@ -288,21 +291,21 @@ def test_e2_as_written_wipes_out_a_trained_network(trained_lenet300, mnist10k):
 def test_int8_ptq_stays_within_0_3_points_of_float(trained_lenet300, mnist10k):
     _, _, x_test, y_test = mnist10k
     float_acc = evaluate(trained_lenet300, x_test, y_test)["accuracy"]
-    qmodel, info = quantize_model(trained_lenet300, "int8-ptq", 8)
+    qmodel, info = quantize_model_with_info(trained_lenet300, "int8-ptq", 8)
     assert abs(evaluate(qmodel, x_test, y_test)["accuracy"] - float_acc) <= 0.003
     assert info["weight_bytes"] == 266_200 + 3 * 4  # one byte per weight + a float32 scale per layer
 
 
 def test_e4_and_e6_go_through_the_equations(trained_lenet300, rng):
     x = rng.uniform(0, 1, (4, 1, 28, 28)).astype(np.float32)
-    e4, info = quantize_model(trained_lenet300, "e4", 3)
+    e4, info = quantize_model_with_info(trained_lenet300, "e4", 3)
     assert info["activation_quantizers"] == 2
     hidden = Tensor(x)
     for layer in list(e4)[:3]:  # Flatten, Linear, ReLU, then E4 at index 3
         hidden = layer(hidden)
     hidden = hidden.data
     np.testing.assert_array_equal(e4[3](Tensor(hidden)).data, equations.quantize_activations_pow2_step(hidden, 3))
-    e6, info = quantize_model(trained_lenet300, "e6", ratio=4.0)
+    e6, info = quantize_model_with_info(trained_lenet300, "e6", ratio=4.0)
     w = trained_lenet300[1].weight.data
     expected = equations.dequantize_by_ratio(equations.quantize_by_ratio(w, 4.0), 4.0)
     np.testing.assert_array_equal(e6[1].weight.data, expected.astype(np.float32))
@@ -312,12 +315,32 @@ def test_e4_and_e6_go_through_the_equations(trained_lenet300, rng):
         quantize_model(trained_lenet300, "int8-ptq", 4)
 
 
+def test_quantize_model_returns_the_model_and_with_info_the_pair(trained_lenet300):
+    # the return rule (minicompress.compress): a technique returns a model; *_with_info also its info
+    plain = quantize_model(trained_lenet300, "e6", ratio=4.0)
+    pair = quantize_model_with_info(trained_lenet300, "e6", ratio=4.0)
+    assert isinstance(plain, Sequential) and isinstance(pair, tuple) and isinstance(pair[1], dict)
+    for a, b in zip(plain.parameters(), pair[0].parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_integer_and_quantized_bytes():
+    assert integer_bytes(np.array([-128, 127])) == 2
+    assert integer_bytes(np.array([-129, 0, 5])) == 6
+    assert integer_bytes(np.array([2**31])) == 8
+    model = Sequential(Flatten(), Linear(6, 5, seed=0), ReLU(), Linear(5, 3, seed=1))
+    q = prepare_qat(model, 4, calibration_batches=[np.random.default_rng(0).random((4, 6))])
+    # 4-bit weights packed (30 and 15 weights -> 15 and 8 bytes) + a float32 scale per row, float32 biases,
+    # and 8 bytes (scale, zero point) per activation quantizer (input, after the hidden ReLU)
+    assert quantized_bytes(q) == (15 + 4 * 5 + 4 * 5) + (8 + 4 * 3 + 4 * 3) + 2 * 8
+
+
 def test_weight_only_ptq_keeps_pruning_masks(trained_lenet300):
     model = copy_model(trained_lenet300)
     mask = np.zeros_like(model[1].weight.data)
     mask[:, ::2] = 1
     model[1].register_buffer("weight_mask", mask)
-    qmodel, stored = quantize_weights(model, 4, per_channel=True)
+    qmodel, stored = quantize_weights_with_tensors(model, 4, per_channel=True)
     assert np.all(stored["1.weight"].q[mask == 0] == 0)
     assert stored["1.weight"].qparams.scale.shape == (300,)
 

@@ -53,6 +53,7 @@ from minicompress.compress.bitpack import pack_bits as pack_fixed
 from minicompress.compress.bitpack import unpack_bits as unpack_fixed
 from minicompress.compress.huffman import HuffmanCode
 from minicompress.compress.relative_csr import RelativeCSR
+from minicompress.compress.weights import float32_bytes
 from minicompress.errors import InputError
 from minicompress.io import architecture, atomic_write, from_architecture
 from minicompress.nn import Conv2d, Linear, Module
@@ -245,11 +246,6 @@ def unpack(path) -> Module:
         return unpack_bytes(f.read())
 
 
-def dense_float32_bytes(model: Module) -> int:
-    """4 bytes per parameter: the float32 weights and biases, no container overhead."""
-    return 4 * int(sum(p.size for p in model.parameters()))
-
-
 def stage_bytes(model: Module, gap_bits=None) -> dict:
     """Bytes of ``model`` at each Deep Compression stage, each a complete file in this format.
 
@@ -261,7 +257,7 @@ def stage_bytes(model: Module, gap_bits=None) -> dict:
         ``huffman`` (the final file); for a pruned, clustered model.
     """
     return {
-        "dense_float32": dense_float32_bytes(model),
+        "dense_float32": float32_bytes(model),
         "pruned_csr": len(pack_bytes(model, gap_bits=gap_bits, values="float32", huffman=False)),
         "clustered": len(pack_bytes(model, gap_bits=gap_bits, values="codebook", huffman=False)),
         "huffman": len(pack_bytes(model, gap_bits=gap_bits, values="codebook", huffman=True)),

@@ -21,7 +21,7 @@ significant bit first, the one bit order of the package).
 
 from minicompress.compress.quantization.fake_quant import FakeQuantize, fake_quantize
 from minicompress.compress.quantization.integer import IntegerModel, to_integer
-from minicompress.compress.quantization.methods import METHODS, quantize_model
+from minicompress.compress.quantization.methods import METHODS, integer_bytes, quantize_model, quantize_model_with_info
 from minicompress.compress.quantization.observers import (
     MinMaxObserver,
     MovingAverageObserver,
@@ -36,9 +36,10 @@ from minicompress.compress.quantization.prepare import (
     convert,
     prepare,
     prepare_qat,
+    quantized_bytes,
     weight_qparams,
 )
-from minicompress.compress.quantization.ptq import quantize_weights, static_ptq
+from minicompress.compress.quantization.ptq import quantize_weights_with_tensors, static_ptq
 from minicompress.compress.quantization.uniform import (
     SUPPORTED_BITS,
     QParams,
@@ -56,7 +57,7 @@ __all__ = [
     "METHODS", "SUPPORTED_BITS", "ActivationFakeQuant", "FakeQuantize", "IntegerModel", "MinMaxObserver",
     "MovingAverageObserver", "PercentileObserver", "QParams", "QuantConv2d", "QuantLinear", "QuantizedTensor",
     "calibrate", "choose_qparams", "convert", "dequantize", "fake_quantize", "fake_quantize_array",
-    "make_observer", "prepare", "prepare_qat", "qparams_from_range", "qrange", "quantize",
-    "quantize_model", "quantize_tensor", "quantize_weights", "static_ptq", "to_integer",
-    "weight_qparams",
+    "integer_bytes", "make_observer", "prepare", "prepare_qat", "qparams_from_range", "qrange", "quantize",
+    "quantize_model", "quantize_model_with_info", "quantize_tensor", "quantize_weights_with_tensors",
+    "quantized_bytes", "static_ptq", "to_integer", "weight_qparams",
 ]

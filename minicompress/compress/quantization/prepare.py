@@ -29,11 +29,13 @@ from minicompress.compress.quantization.fake_quant import fake_quantize
 from minicompress.compress.quantization.observers import make_observer
 from minicompress.compress.quantization.uniform import (
     QParams,
+    QuantizedTensor,
     check_bits,
     check_scheme,
     choose_qparams,
     fake_quantize_array,
     qparams_from_range,
+    quantize,
 )
 from minicompress.engine import Tensor, no_grad
 from minicompress.errors import InputError, InputTypeError
@@ -319,6 +321,24 @@ def prepare_qat(model: Sequential, bits: int = 4, *, act_bits: int | None = None
     if calibration_batches is not None:
         calibrate(qmodel, calibration_batches)
     return qmodel
+
+
+def quantized_bytes(qmodel: Module) -> int:
+    """Storage of a prepared (fake-quantized) model as its integer form would hold it.
+
+    Per :class:`QuantLinear`/:class:`QuantConv2d`: the b-bit weights packed
+    (``QuantizedTensor.nbytes``: packed integers plus float32 scales), and float32 biases;
+    per :class:`ActivationFakeQuant`: one float32 scale and one int32 zero point (8 bytes).
+    """
+    total = 0
+    for _, layer in qmodel.named_modules():
+        if isinstance(layer, _QuantWeighted):
+            qp = layer.weight_qparams()
+            total += QuantizedTensor(quantize(layer.effective("weight").data, qp), qp).nbytes
+            total += 0 if layer.bias is None else 4 * layer.bias.data.size
+        elif isinstance(layer, ActivationFakeQuant):
+            total += 8
+    return int(total)
 
 
 def convert(qmodel: Sequential) -> Sequential:

@@ -1,6 +1,6 @@
 """Post-training quantization (PTQ): quantize a trained model without training it again.
 
-* **weight-only** (:func:`quantize_weights`): every Linear/Conv2d weight becomes
+* **weight-only** (:func:`quantize_weights_with_tensors`): every Linear/Conv2d weight becomes
   integers q and a scale, w ≈ (q − z) s; activations stay float. The model runs on the
   dequantized weights, so its accuracy is exactly that of the stored integers; the
   integers themselves come back too, for the byte count.
@@ -18,8 +18,8 @@ from minicompress.io import copy_model
 from minicompress.nn import Conv2d, Linear, Sequential
 
 
-def quantize_weights(model: Sequential, bits: int = 8, scheme: str = "symmetric", per_channel: bool = False,
-                     include_bias: bool = False):
+def quantize_weights_with_tensors(model: Sequential, bits: int = 8, scheme: str = "symmetric",
+                                  per_channel: bool = False, include_bias: bool = False):
     """Weight-only PTQ: a copy of ``model`` computing with quantized weights.
 
     Parameters
