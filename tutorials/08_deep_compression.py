@@ -2,7 +2,7 @@
 # # 08 · Deep Compression, end to end, every byte counted
 #
 # The documents cite Han et al. (2016), "Deep Compression": prune, share weights by
-# k-means, Huffman-code. Doc 000 (`../shared/seeds/000_aa1905e934bb7dd4.txt`) §3.1-3.2
+# k-means, Huffman-code. Doc 000 (`000_aa1905e934bb7dd4.txt`; the README lists the documents) §3.1-3.2
 # prunes and quantizes with its own formulas (E5, E6; chapters 04 and 05); here is the
 # pipeline that reached 40× on MNIST, run on mnist10k with LeNet-300-100, and a file format
 # whose size is the honest answer to "how much smaller is it?": every byte of the file
