@@ -152,8 +152,9 @@ def deep_compress(model: Module, x_train: np.ndarray, y_train: np.ndarray, *, sp
             progress=progress,
             callbacks=[AGPPruner(pruned, sparsity=sparsity, n=n, dt=agp_every, scope="global")])
     measure("pruned_before_fine_tune", pruned)
-    fit(pruned, opt, x_train, y_train, epochs=fine_tune_epochs, batch_size=batch_size, seed=seed,
-        callbacks=[KeepPruned()], progress=progress)
+    if fine_tune_epochs:
+        fit(pruned, opt, x_train, y_train, epochs=fine_tune_epochs, batch_size=batch_size, seed=seed,
+            callbacks=[KeepPruned()], progress=progress)
     measure("pruned", pruned)
     seconds = {"prune": time.perf_counter() - t0}
 
@@ -161,8 +162,9 @@ def deep_compress(model: Module, x_train: np.ndarray, y_train: np.ndarray, *, sp
     shared = copy_model(pruned)
     clusterings = share_weights(shared, bits=bits, seed=seed)
     measure("clustered", shared)
-    fit(shared, CentroidOptimizer(shared, clusterings, lr=centroid_lr), x_train, y_train,
-        epochs=centroid_epochs, batch_size=batch_size, seed=seed, progress=progress)
+    if centroid_epochs:
+        fit(shared, CentroidOptimizer(shared, clusterings, lr=centroid_lr), x_train, y_train,
+            epochs=centroid_epochs, batch_size=batch_size, seed=seed, progress=progress)
     seconds["share_weights"] = time.perf_counter() - t0
     measure("final", shared)
     return DeepCompressionResult(model=shared, pruned=pruned, clusterings=clusterings,

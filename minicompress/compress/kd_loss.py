@@ -146,7 +146,7 @@ def kd_loss_from_targets(student_logits, teacher_probs, labels=None, T: float = 
     ----------
     student_logits : Tensor, shape (N, C)
     teacher_probs : ndarray, shape (N, C)
-        softmax(teacher logits / T), e.g. from :func:`soft_targets`.
+        softmax(teacher logits / T), e.g. from ``minicompress.compress.distill.soft_targets``.
     labels : ndarray of int, shape (N,), or None
         Class indices, ``UNLABELED`` (-1) for rows without a label; None: no labels.
     T : float > 0
