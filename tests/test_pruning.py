@@ -469,6 +469,20 @@ def test_cli_prune_sparsity_is_absolute_and_amount_relative(tmp_path, capsys):
     assert "needs --p" in capsys.readouterr().err
 
 
+def test_map_weights_and_byte_counts_beside_the_techniques():
+    from minicompress.compress.weights import bias_bytes, float32_bytes, map_weights
+
+    model = build("doc001-mlp", seed=0)
+    P.l1_unstructured(model[1], "weight", 0.5)
+    doubled = map_weights(model, lambda w: 2 * w)
+    assert doubled is not model and P.is_pruned(doubled)  # a copy, masks kept
+    np.testing.assert_array_equal(doubled[1].weight.data, 2 * model[1].effective("weight").data)
+    np.testing.assert_array_equal(doubled[1].bias.data, model[1].bias.data)  # biases untouched
+    n_bias = sum(p.size for n, p in model.named_parameters() if n.endswith("bias"))
+    assert float32_bytes(model) == 4 * model.num_parameters() and bias_bytes(model) == 4 * n_bias
+    assert P.pruned_bytes(model) == P.sparsity_report(model)["weights"]["csr_bytes"] + 4 * n_bias
+
+
 @pytest.mark.parametrize("method", ["l1", "random", "ln-structured", "global"])
 def test_prune_model_sparsity_is_absolute_amount_relative(method):
     for how, second in (({"sparsity": 0.5}, 0.5), ({"amount": 0.5}, 0.75)):
