@@ -108,6 +108,28 @@ def test_loss_reductions_follow_pytorch(n, c, seed):
     assert L.binary_cross_entropy_with_logits(Tensor(z), t, reduction="sum").item() == pytest.approx(bce.sum())
 
 
+@given(st.integers(1, 5), st.integers(2, 5), st.sampled_from(["mean", "sum", "none"]), st.integers(0, 2**31 - 1))
+def test_loss_family_gradients_on_any_shape(n, c, reduction, seed):
+    rng = np.random.default_rng(seed)
+    w = Tensor(rng.random(n))  # a "none" result is weighted, so every per-sample gradient is checked
+
+    def scalar(t):
+        return (t * w).sum() if reduction == "none" else t
+
+    labels, q = rng.integers(0, c, n), rng.dirichlet(np.ones(c), n)
+    z = Tensor(rng.standard_normal((n, c)))
+    logp = Tensor(-np.abs(rng.standard_normal((n, c))) - 0.1)  # log-probability-like inputs, away from 0
+    gradcheck(lambda z: scalar(L.cross_entropy(z, labels, reduction=reduction)), [z])
+    gradcheck(lambda z: scalar(L.cross_entropy(z, q, reduction=reduction)), [z])
+    # a class-probability Tensor target is differentiable too
+    gradcheck(lambda x, t: scalar(L.nll_loss(x, t, reduction=reduction)), [logp, Tensor(q)])
+    gradcheck(lambda x: scalar(L.nll_loss(x, labels, reduction=reduction)), [logp])
+    kl_red = "batchmean" if reduction == "mean" else reduction
+    v = Tensor(rng.random((n, c)))
+    gradcheck(lambda x: (L.kl_div(x, q, reduction="none") * v).sum() if kl_red == "none"
+              else L.kl_div(x, q, reduction=kl_red), [logp])
+
+
 def test_loss_rejects_unknown_reduction():
     with pytest.raises(ValueError, match="reduction must be one of"):
         L.cross_entropy(Tensor(np.zeros((2, 3))), np.array([0, 1]), reduction="batchmean")
