@@ -5,17 +5,16 @@ Every loss takes ``reduction`` in ``("mean", "sum", "none")`` (``kl_div`` also
 (per element for ``kl_div``, ``mse``, the binary losses), ``"mean"`` their mean, ``"sum"``
 their sum.
 
-=================================  ===========================================  ===================================
-function                           input, target                                per sample (or element)
-=================================  ===========================================  ===================================
-``cross_entropy``                  logits (N, C); class indices (N,)             -log softmax(z_i)[y_i]
-                                   or class probabilities (N, C)                -sum_c q_ic log softmax(z_i)_c
-``nll_loss``                       log-probabilities (N, C); the same targets   -log p_i[y_i], -sum_c q_ic log p_ic
-``kl_div``                         log-probabilities log p, probabilities q     q (log q - log p), 0 log 0 = 0
-``binary_cross_entropy``           probabilities p, targets y in [0, 1]         -(y log p + (1-y) log(1-p))
-``binary_cross_entropy_with_logits`` logits z, targets y                        the same, p = sigmoid(z), stably
-``mse``                            a, b                                         (a - b)^2 (``mse_loss``)
-=================================  ===========================================  ===================================
+* ``cross_entropy(input, target)``: logits (N, C); target class indices (N,), per sample
+  -log softmax(z_i)[y_i], or class probabilities (N, C), -sum_c q_ic log softmax(z_i)_c;
+* ``nll_loss(input, target)``: log-probabilities (N, C), the same two kinds of target,
+  -log p_i[y_i] or -sum_c q_ic log p_ic;
+* ``kl_div(input, target)``: log-probabilities log p, probabilities q; per element
+  q (log q - log p), with 0 log 0 = 0;
+* ``binary_cross_entropy(input, target)``: probabilities p, targets y in [0, 1]; per element
+  -(y log p + (1-y) log(1-p));
+* ``binary_cross_entropy_with_logits(input, target)``: the same with p = sigmoid(z), stably;
+* ``mse(input, target)``: (a - b)^2 per element (PyTorch's ``mse_loss``).
 
 ``kl_div(..., reduction="batchmean")`` (sum / N) is the KL divergence averaged over the batch.
 
@@ -166,7 +165,7 @@ def _check_probabilities(p: np.ndarray, what: str):
         raise InputError(f"{what} must lie in [0, 1], got values from {p.min()} to {p.max()}")
 
 
-def binary_cross_entropy(probs, targets, reduction: str = "mean", eps: float = BCE_EPS) -> Tensor:
+def binary_cross_entropy(probs, targets, reduction: str = "mean", *, eps: float = BCE_EPS) -> Tensor:
     """-(y log p + (1 - y) log(1 - p)) per element; p clipped to [eps, 1 - eps] (see ``BCE_EPS``)."""
     reduction = _check_reduction(reduction)
     probs = _tensor(probs)
