@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from minicompress.compress.kmeans import kmeans_1d, update_centroids, weight_sharing_compression_rate
 from minicompress.compress.pruning import channel_importance, magnitude_threshold_mask, num_channels_to_keep
-from minicompress.compress.quantization import quantize_bias, quantize_multiplier
+from minicompress.compress.quantization import quantize_bias, quantize_multiplier, shift_bias
 from minicompress.errors import InputError
 
 FAST = settings(max_examples=60, deadline=None)
@@ -51,6 +51,27 @@ def test_quantize_multiplier_by_hand():
     assert quantize_multiplier((2**30 + 0.5) * 2.0**-31) == (2**30 + 1, 0)  # half up, not to even
     with pytest.raises(InputError):
         quantize_multiplier(0.0)
+
+
+@pytest.mark.quantization
+@FAST
+@given(st.integers(1, 4), st.integers(1, 5), st.integers(-128, 127), st.integers(0, 2**31 - 1))
+def test_shift_bias_folds_the_input_zero_point(c_out, c_in, zp, seed):
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-127, 128, (c_out, c_in, 2, 2)).astype(np.int8)
+    b = rng.integers(-1000, 1000, c_out).astype(np.int32)
+    x = rng.integers(-128, 128, (c_in, 2, 2))
+    direct = ((x - zp)[None] * w.astype(np.int64)).sum(axis=(1, 2, 3)) + b  # one output position
+    shifted = (x[None] * w.astype(np.int64)).sum(axis=(1, 2, 3)) + shift_bias(b, w, zp)
+    np.testing.assert_array_equal(direct, shifted)
+
+
+@pytest.mark.quantization
+def test_shift_bias_by_hand_and_bad_input():
+    np.testing.assert_array_equal(shift_bias(np.array([4, -2], np.int32), np.array([[2, 4], [-1, 1]], np.int8), 1),
+                                  [-2, -2])
+    with pytest.raises(InputError):
+        shift_bias(np.array([1, 2], np.int32), np.ones((3, 2), np.int8), 1)
 
 
 # ------------------------------------------------------------------ pruning

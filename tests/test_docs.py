@@ -83,6 +83,27 @@ def test_every_equation_id_and_function_is_described():
 
 
 @pytest.mark.equations
+def test_every_minicompress_name_on_the_documents_page_exists():
+    import importlib
+
+    missing = []
+    for dotted in sorted(set(re.findall(r"`(minicompress(?:\.\w+)+)", DOCUMENTS.read_text(encoding="utf-8")))):
+        parts = dotted.split(".")
+        for i in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+                break
+            except ImportError:
+                continue
+        for name in parts[i:]:
+            if not hasattr(obj, name):
+                missing.append(dotted)
+                break
+            obj = getattr(obj, name)
+    assert not missing, f"docs/documents.md names what minicompress does not have: {missing}"
+
+
+@pytest.mark.equations
 def test_links_into_the_documents_page_land_on_a_heading():
     targets = anchors(DOCUMENTS.read_text(encoding="utf-8"))
     broken = []

@@ -91,9 +91,13 @@ def huffman_code_lengths(frequencies):
     """The Huffman code length of every symbol 0..n-1 (Deep Compression §4), 0 for symbols never used.
 
     Repeatedly merge the two nodes of smallest frequency; every symbol under a merged node gets
-    one more bit. TIES: nodes are ordered by (frequency, smallest symbol in the node), so of
-    equal frequencies the node holding the smaller symbol is merged first. A single used symbol
-    gets length 1 (a code needs at least one bit).
+    one more bit. A single used symbol gets length 1 (a code needs at least one bit).
+
+    Ties may be broken any way: several length vectors are then optimal. On generated inputs
+    the check accepts any of them: 0 exactly for the unused symbols, a complete prefix code
+    (Kraft sum of 2^-length equal to 1 when two or more symbols are used) and the total bits
+    ``sum f * length`` of a Huffman code. (The library merges equal frequencies in order of
+    the smallest symbol in each node; the hand-worked examples have no ambiguous tie.)
 
     Parameters
     ----------

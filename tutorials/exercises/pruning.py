@@ -43,8 +43,9 @@ def l1_unstructured(tensor, amount, mask=None):
     ``amount`` is PyTorch's: a float in [0, 1] is a fraction of the entries still unpruned
     (``mask`` True; all of them if ``mask`` is None), ``k = round(amount * remaining)`` (Python's
     ``round``, half to even); an int is a count. The k remaining entries with the smallest ``|w|``
-    are pruned, ties in flat (C order) index order, lowest first. The result is the old mask
-    AND the new one: a pruned entry stays pruned. Inputs are not changed.
+    are pruned (on equal magnitudes the library takes the lower flat index first; the generated
+    inputs have no ties, since ``torch.topk`` leaves their order unspecified). The result is the
+    old mask AND the new one: a pruned entry stays pruned. Inputs are not changed.
 
     Parameters
     ----------
@@ -68,8 +69,9 @@ def ln_structured(tensor, amount, n, dim, mask=None):
     ``||.||_n = (sum |w|^n)^(1/n)`` runs over ALL the other dimensions, on the masked weight;
     n may be a number, ``np.inf`` (max |w|) or ``"fro"`` (= 2). ``amount`` is a fraction of the
     channels still alive (with at least one unpruned entry), ``round`` half to even, or an int
-    count; ties go to the lower channel index. The chosen channels are masked entirely and the
-    result is ANDed with ``mask``. Inputs are not changed.
+    count (equal norms: the lower channel index goes first; the generated inputs have no ties).
+    The chosen channels are masked entirely and the result is ANDed with ``mask``. Inputs are
+    not changed.
 
     Returns
     -------
@@ -84,8 +86,8 @@ def global_unstructured(tensors, amount):
     """Global magnitude pruning: ONE ranking of |w| over all the tensors together.
 
     ``amount``: a float in [0, 1] prunes ``round(amount * total)`` entries (total = entries of all
-    tensors together, Python's ``round``), an int that many; the smallest ``|w|`` overall go first,
-    ties in order of the tensors, then of the flat (C order) index. Like
+    tensors together, Python's ``round``), an int that many; the smallest ``|w|`` overall go first
+    (equal magnitudes: earlier tensor, then lower flat index; the generated inputs have no ties). Like
     ``torch.nn.utils.prune.global_unstructured(..., pruning_method=L1Unstructured, amount=...)``.
     Inputs are not changed.
 

@@ -189,17 +189,64 @@ def linear_quantize_bias_per_output_channel(bias, weight_scale, input_scale):
     raise NotImplementedError
 
 
-def quantized_linear(input, weight, bias, feature_bitwidth, weight_bitwidth, input_zero_point, output_zero_point, input_scale, weight_scale, output_scale):
-    """An integer fully connected layer: int8 in, int8 out, int32 accumulation (MIT lab 2's signature).
+def shift_quantized_linear_bias(quantized_bias, quantized_weight, input_zero_point):
+    """Fold the input zero point into the int32 bias (MIT lab 2): ``b - Z_in * sum(w[c])`` per output channel.
 
-    ``acc = (input - Z_in) @ weight.T + bias`` exactly in int32 (or wider), then
+    ``sum_k (x_k - Z_in) w_ck + b_c = sum_k x_k w_ck + (b_c - Z_in sum_k w_ck)``: with this shifted
+    bias the layer multiplies the raw integers. The sum runs over every axis but the first
+    ((out, in): sum over in). Compute it in a wide type (int32 or int64).
+
+    Parameters
+    ----------
+    quantized_bias : ndarray of int32, shape (C_out,)
+    quantized_weight : ndarray of int8, shape (out, in)
+    input_zero_point : int
+
+    Returns
+    -------
+    ndarray of int32, shape (C_out,)
+
+    Task id: quantization.shift_quantized_linear_bias
+    """
+    raise NotImplementedError
+
+
+def shift_quantized_conv2d_bias(quantized_bias, quantized_weight, input_zero_point):
+    """Fold the input zero point into the int32 bias (MIT lab 2): ``b - Z_in * sum(w[c])`` per output channel.
+
+    ``sum_k (x_k - Z_in) w_ck + b_c = sum_k x_k w_ck + (b_c - Z_in sum_k w_ck)``: with this shifted
+    bias the layer multiplies the raw integers. The sum runs over every axis but the first
+    ((C_out, C_in, kh, kw): sum over C_in, kh, kw). Compute it in a wide type (int32 or int64).
+
+    Parameters
+    ----------
+    quantized_bias : ndarray of int32, shape (C_out,)
+    quantized_weight : ndarray of int8, shape (C_out, C_in, kh, kw)
+    input_zero_point : int
+
+    Returns
+    -------
+    ndarray of int32, shape (C_out,)
+
+    Task id: quantization.shift_quantized_conv2d_bias
+    """
+    raise NotImplementedError
+
+
+def quantized_linear(input, weight, bias, feature_bitwidth, weight_bitwidth, input_zero_point, output_zero_point, input_scale, weight_scale, output_scale):
+    """An integer fully connected layer: int8 in, int8 out, int32 accumulation (MIT 6.5940 lab 2).
+
+    ``acc = input @ weight.T + bias`` exactly in int32 (or wider), then
     ``y = clamp(rint(acc * S_in S_w[c] / S_out) + Z_out, -2^(f-1), 2^(f-1) - 1)`` with f = feature_bitwidth.
+    As in MIT's lab, ``bias`` is the SHIFTED bias (``shift_quantized_linear_bias``: the input zero
+    point is already folded into it), so the raw integers are multiplied; ``bias=None`` means no
+    bias and then ``input_zero_point`` plays no part.
 
     Parameters
     ----------
     input : ndarray of int8, shape (N, in)
     weight : ndarray of int8, shape (out, in) (symmetric: zero point 0)
-    bias : ndarray of int32, shape (out,), or None; in accumulator units (S_in S_w), NOT shifted
+    bias : ndarray of int32, shape (out,), shifted, or None
     feature_bitwidth, weight_bitwidth : int (8)
     input_zero_point, output_zero_point : int
     input_scale, output_scale : float
@@ -207,9 +254,7 @@ def quantized_linear(input, weight, bias, feature_bitwidth, weight_bitwidth, inp
 
     Returns
     -------
-    ndarray of int8, shape (N, out). Rounding half to even; the zero point of the input is
-    subtracted here (MIT's lab folds ``-Z_in * sum(w)`` into the bias beforehand with
-    ``shift_quantized_linear_bias``; pass it the unshifted bias and subtract ``Z_in`` instead).
+    ndarray of int8, shape (N, out). Rounding half to even (``torch.round``, ``np.rint``).
 
     Task id: quantization.quantized_linear
     """
@@ -217,17 +262,18 @@ def quantized_linear(input, weight, bias, feature_bitwidth, weight_bitwidth, inp
 
 
 def quantized_conv2d(input, weight, bias, feature_bitwidth, weight_bitwidth, input_zero_point, output_zero_point, input_scale, weight_scale, output_scale, stride, padding, dilation, groups):
-    """An integer 2-D convolution: int8 in, int8 out, int32 accumulation (MIT lab 2's signature).
+    """An integer 2-D convolution: int8 in, int8 out, int32 accumulation (MIT 6.5940 lab 2).
 
-    The input is padded with ``Z_in`` (the integer that means 0.0), then for every output
-    position ``acc = sum (x - Z_in) * w + bias[c]`` exactly, and
+    The input is padded with ``Z_in`` (the integer that means 0.0: the shifted bias assumes every
+    input, padding included, carries Z_in), then for every output position
+    ``acc = sum x * w + bias[c]`` exactly on the raw integers, and
     ``y = clamp(rint(acc * S_in S_w[c] / S_out) + Z_out, -2^(f-1), 2^(f-1) - 1)``.
 
     Parameters
     ----------
     input : ndarray of int8, shape (N, C_in, H, W)
     weight : ndarray of int8, shape (C_out, C_in, kh, kw)
-    bias : ndarray of int32, shape (C_out,), or None (unshifted, accumulator units)
+    bias : ndarray of int32, shape (C_out,), SHIFTED (``shift_quantized_conv2d_bias``), or None
     stride : (int, int)
     padding : (left, right, top, bottom) as ``torch.nn.functional.pad`` takes it (symmetric here)
     dilation : (1, 1);  groups : 1
@@ -268,7 +314,7 @@ def fake_quantize(input, scale, zero_point, quant_min, quant_max):
     Same arguments as ``torch.fake_quantize_per_tensor_affine``. Rounding half to even
     (``np.rint``, as PyTorch's ``nearbyint``). Returns a float array shaped like ``input``.
 
-    Also accepted under the name: fake_quantize_per_tensor_affine (PyTorch (torch.fake_quantize_per_tensor_affine)).
+    Also accepted under the name: fake_quantize_per_tensor_affine (PyTorch).
 
     Task id: quantization.fake_quantize
     """

@@ -41,3 +41,25 @@ def distinct_values(n_min, n_max, lo=-64, hi=64, step=0.125):
     """1-D float64 array of n distinct grid values, shuffled."""
     return st.lists(st.integers(lo, hi), min_size=n_min, max_size=n_max, unique=True).map(
         lambda v: np.array(v, dtype=np.float64) * step)
+
+
+def distinct_magnitudes(shape, exponents=False):
+    """Arrays of ``shape`` whose |values| are all different (random signs, zero allowed once).
+
+    For rankings whose tie order is a convention nobody agrees on (``torch.topk`` leaves it
+    unspecified, NumPy's default ``argsort`` is not stable): without ties every correct
+    implementation gives the same answer. With ``exponents`` the magnitudes are distinct
+    powers of two, so sums of powers of disjoint sets (channel norms) differ too.
+    """
+    if isinstance(shape, tuple):
+        shape = st.just(shape)
+
+    def fill(s):
+        n = int(np.prod(s))
+        mags = (st.lists(st.integers(-20, 20), min_size=n, max_size=n, unique=True).map(
+            lambda k: 2.0 ** np.array(k, dtype=np.float64)) if exponents else
+            st.lists(st.integers(0, 4 * n + 8), min_size=n, max_size=n, unique=True).map(
+            lambda k: np.array(k, dtype=np.float64) / 4))
+        signs = st.lists(st.sampled_from([-1.0, 1.0]), min_size=n, max_size=n).map(np.array)
+        return st.tuples(mags, signs).map(lambda ms: (ms[0] * ms[1]).reshape(s))
+    return shape.flatmap(fill)

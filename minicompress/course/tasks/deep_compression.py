@@ -306,6 +306,29 @@ _task(
 # ------------------------------------------------------------------ Huffman code lengths
 
 
+def _huffman_check(fn, kwargs):
+    """Any optimal code passes: zero lengths exactly for unused symbols, Kraft sum 1, Huffman's total bits."""
+    f = np.asarray(kwargs["frequencies"], dtype=np.int64)
+    best = code_lengths(f)
+    got = fn(**kwargs)
+    g = np.asarray(got)
+    used = f > 0
+    reason = None
+    if g.shape != f.shape or g.dtype.kind not in "iu":
+        reason = f"expected {f.size} integer code lengths, got {g.dtype} of shape {g.shape}"
+    elif np.any((g > 0) != used) or np.any(g < 0):
+        reason = "a symbol that never occurs must have length 0, and every used symbol a length >= 1"
+    elif used.sum() >= 2 and np.sum(2.0 ** -g[used].astype(np.float64)) != 1.0:
+        reason = (f"these lengths do not form a complete prefix code: the Kraft sum of 2^-length is "
+                  f"{np.sum(2.0 ** -g[used].astype(np.float64))}, not 1")
+    elif int((f * g).sum()) != int((f * best).sum()):
+        reason = f"your code needs {int((f * g).sum())} bits in total; a Huffman code needs {int((f * best).sum())}"
+    if reason:
+        err = AssertionError(reason)
+        err.inputs, err.expected, err.got = dict(kwargs), best, got
+        raise err
+
+
 def _huff_variant(how):
     def fn(frequencies):
         f = np.asarray(frequencies, dtype=np.int64)
@@ -318,7 +341,7 @@ def _huff_variant(how):
         if use.size == 1:
             lengths[use] = 0 if how == "single_zero" else 1
             return lengths
-        nodes = [(int(f[s]), (-int(s) if how == "tie_largest" else int(s)), [int(s)]) for s in use]
+        nodes = [(int(f[s]), int(s), [int(s)]) for s in use]
         while len(nodes) > 1:
             nodes.sort(key=lambda t: (t[0], t[1]))
             (fa, ma, sa), (fb, mb, sb) = nodes[0], nodes[1]
@@ -333,9 +356,13 @@ _task(
     """The Huffman code length of every symbol 0..n-1 (Deep Compression §4), 0 for symbols never used.
 
     Repeatedly merge the two nodes of smallest frequency; every symbol under a merged node gets
-    one more bit. TIES: nodes are ordered by (frequency, smallest symbol in the node), so of
-    equal frequencies the node holding the smaller symbol is merged first. A single used symbol
-    gets length 1 (a code needs at least one bit).
+    one more bit. A single used symbol gets length 1 (a code needs at least one bit).
+
+    Ties may be broken any way: several length vectors are then optimal. On generated inputs
+    the check accepts any of them: 0 exactly for the unused symbols, a complete prefix code
+    (Kraft sum of 2^-length equal to 1 when two or more symbols are used) and the total bits
+    ``sum f * length`` of a Huffman code. (The library merges equal frequencies in order of
+    the smallest symbol in each node; the hand-worked examples have no ambiguous tie.)
 
     Parameters
     ----------
@@ -357,10 +384,8 @@ _task(
              "a single used symbol gets length 0 from you; a code needs at least 1 bit per symbol"),
      Variant("fixed_length", _huff_variant("fixed"),
              "you give every used symbol ceil(log2(used)) bits (a fixed-length code); Huffman gives frequent "
-             "symbols shorter codes"),
-     Variant("ties_largest_symbol_first", _huff_variant("tie_largest"),
-             "your code is optimal too (same total bits) but breaks ties differently; this task merges, among "
-             "equal frequencies, the node holding the SMALLEST symbol first")],
+             "symbols shorter codes")],
+    check=_huffman_check,
 )
 
 # ------------------------------------------------------------------ compression rate

@@ -24,7 +24,7 @@ from minicompress.compress.pruning import (
 )
 from minicompress.course.task import Example, Variant, default_compare
 from minicompress.course.tasks._common import task_registrar
-from minicompress.course.tasks._draw import grid_arrays, shapes
+from minicompress.course.tasks._draw import distinct_magnitudes, grid_arrays, shapes
 from minicompress.nn import Module, Parameter
 
 CHAPTER = "pruning"
@@ -161,7 +161,7 @@ def _l1_variant(how):
 
 @st.composite
 def _l1_inputs(draw):
-    t = draw(grid_arrays(max_dims=2, **_MASKED_GRID))
+    t = draw(distinct_magnitudes(shapes(max_dims=2)))
     mask = draw(st.one_of(st.none(), st.lists(st.booleans(), min_size=t.size, max_size=t.size).map(
         lambda v: np.array(v, dtype=bool).reshape(t.shape))))
     remaining = t.size if mask is None else int(mask.sum())
@@ -180,8 +180,9 @@ _task(
     ``amount`` is PyTorch's: a float in [0, 1] is a fraction of the entries still unpruned
     (``mask`` True; all of them if ``mask`` is None), ``k = round(amount * remaining)`` (Python's
     ``round``, half to even); an int is a count. The k remaining entries with the smallest ``|w|``
-    are pruned, ties in flat (C order) index order, lowest first. The result is the old mask
-    AND the new one: a pruned entry stays pruned. Inputs are not changed.
+    are pruned (on equal magnitudes the library takes the lower flat index first; the generated
+    inputs have no ties, since ``torch.topk`` leaves their order unspecified). The result is the
+    old mask AND the new one: a pruned entry stays pruned. Inputs are not changed.
 
     Parameters
     ----------
@@ -246,7 +247,7 @@ def _ln_variant(how):
 
 @st.composite
 def _ln_inputs(draw):
-    t = draw(grid_arrays(shapes(min_dims=2, max_dims=4, max_side=4), **_MASKED_GRID))
+    t = draw(distinct_magnitudes(shapes(min_dims=2, max_dims=3, max_side=3), exponents=True))
     dim = draw(st.integers(0, t.ndim - 1))
     n = draw(st.sampled_from([1, 2, np.inf, "fro", 3]))
     mask = None
@@ -274,8 +275,9 @@ _task(
     ``||.||_n = (sum |w|^n)^(1/n)`` runs over ALL the other dimensions, on the masked weight;
     n may be a number, ``np.inf`` (max |w|) or ``"fro"`` (= 2). ``amount`` is a fraction of the
     channels still alive (with at least one unpruned entry), ``round`` half to even, or an int
-    count; ties go to the lower channel index. The chosen channels are masked entirely and the
-    result is ANDed with ``mask``. Inputs are not changed.
+    count (equal norms: the lower channel index goes first; the generated inputs have no ties).
+    The chosen channels are masked entirely and the result is ANDed with ``mask``. Inputs are
+    not changed.
 
     Returns
     -------
@@ -328,7 +330,10 @@ def _gu_signed(tensors, amount):
 
 @st.composite
 def _gu_inputs(draw):
-    tensors = draw(st.lists(grid_arrays(max_dims=2, lo=-16, hi=16, step=0.5), min_size=1, max_size=3))
+    sizes = draw(st.lists(shapes(max_dims=2, max_side=4), min_size=1, max_size=3))
+    flat = draw(distinct_magnitudes((sum(int(np.prod(s)) for s in sizes),)))
+    ends = np.cumsum([int(np.prod(s)) for s in sizes])
+    tensors = [part.reshape(s) for part, s in zip(np.split(flat, ends[:-1]), sizes)]
     total = sum(t.size for t in tensors)
     amount = draw(st.one_of(st.floats(0.0, 1.0), st.sampled_from([0.25, 0.5, 0.75]), st.integers(0, total)))
     return {"tensors": tensors, "amount": amount}
@@ -339,8 +344,8 @@ _task(
     """Global magnitude pruning: ONE ranking of |w| over all the tensors together.
 
     ``amount``: a float in [0, 1] prunes ``round(amount * total)`` entries (total = entries of all
-    tensors together, Python's ``round``), an int that many; the smallest ``|w|`` overall go first,
-    ties in order of the tensors, then of the flat (C order) index. Like
+    tensors together, Python's ``round``), an int that many; the smallest ``|w|`` overall go first
+    (equal magnitudes: earlier tensor, then lower flat index; the generated inputs have no ties). Like
     ``torch.nn.utils.prune.global_unstructured(..., pruning_method=L1Unstructured, amount=...)``.
     Inputs are not changed.
 

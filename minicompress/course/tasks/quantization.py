@@ -26,11 +26,13 @@ from minicompress.compress.quantization import (
     quantize,
     quantize_bias,
     quantize_multiplier,
+    shift_bias,
 )
 from minicompress.course.task import Example, Variant
 from minicompress.course.tasks._common import round_half_away, task_registrar
 from minicompress.course.tasks._draw import grid_arrays, int_arrays, powers_of_two, shapes
 from minicompress.engine import Tensor
+from minicompress.errors import InputError
 
 CHAPTER = "quantization"
 
@@ -44,7 +46,7 @@ def _qp(scale, zero_point, bits, signed=True):
                    "symmetric" if signed else "affine")
 
 
-HALF_AWAY = ("roundround_half_away", "your result rounds half away from zero (Python 2's / C's round); this task "
+HALF_AWAY = ("round_half_away", "your result rounds half away from zero (Python 2's / C's round); this task "
              "rounds half to even (np.rint, torch.round): 0.5 -> 0, 1.5 -> 2, 2.5 -> 2")
 HALF_UP = ("round_half_up", "your result rounds half up (np.floor(x + 0.5)); this task rounds half to even "
            "(np.rint, torch.round): -0.5 -> 0, 0.5 -> 0, 2.5 -> 2")
@@ -95,6 +97,13 @@ def _lq_variant(rounder=np.rint, clamp=True, sign=1):
     return fn
 
 
+def _lq_int8_first(fp_tensor, bitwidth, scale, zero_point):
+    def wrap(v):
+        return (v + 128) % 256 - 128
+    q = wrap(wrap(np.rint(np.asarray(fp_tensor, dtype=np.float64) / scale).astype(np.int64)) + zero_point)
+    return np.clip(q, -(2 ** (bitwidth - 1)), 2 ** (bitwidth - 1) - 1).astype(np.int8)
+
+
 @st.composite
 def _lq_inputs(draw):
     bits = draw(BITS)
@@ -136,7 +145,10 @@ _task(
      Variant("no_clamp", _lq_variant(clamp=False),
              "you do not clamp to [q_min, q_max] = [-2^(b-1), 2^(b-1) - 1]; values beyond the range must saturate"),
      Variant("minus_zero_point", _lq_variant(sign=-1),
-             "you subtract the zero point; quantization adds it: q = rint(r / S) + Z")],
+             "you subtract the zero point; quantization adds it: q = rint(r / S) + Z"),
+     Variant("int8_before_zero_point", _lq_int8_first,
+             "you cast rint(r / S) to int8 before adding the zero point and clamping, so the sum wraps around "
+             "(MIT's lab code does this); add Z and clamp in a wide type, then cast")],
 )
 
 
@@ -397,7 +409,7 @@ def _pc_variant(how):
             m = np.full(t.shape[0], np.abs(t).max())
         else:
             m = np.abs(t).reshape(t.shape[0], -1).max(axis=1)
-        s = np.where(m > 0, m / qmax, 1.0)
+        s = np.maximum(m, 5e-7) / qmax if how == "tiny_floor" else np.where(m > 0, m / qmax, 1.0)
         shaped = s.reshape((-1,) + (1,) * (t.ndim - 1))
         q = np.clip(np.rint(t / shaped), -qmax - 1, qmax).astype(np.int8)
         return q, (s if how == "flat_scale" else shaped), 0
@@ -431,7 +443,9 @@ _task(
              "you use one scale for the whole tensor; per-channel uses one per output channel (axis 0)"),
      Variant("flat_scale", _pc_variant("flat_scale"),
              "your scale has shape (C_out,); this task returns it shaped (C_out, 1, ..., 1) so that it "
-             "broadcasts against the weight (as MIT's lab does)")],
+             "broadcasts against the weight (as MIT's lab does)"),
+     Variant("tiny_floor", _pc_variant("tiny_floor"),
+             "an all-zero channel gets a tiny scale from a 5e-7 floor (MIT's lab); this task uses S = 1 for it")],
 )
 
 # ------------------------------------------------------------------ bias
@@ -497,7 +511,73 @@ _task(
              "you truncate b / (S_in S_w) toward zero; this task rounds half to even (np.rint)")],
 )
 
-# ------------------------------------------------------------------ integer layers
+# ------------------------------------------------------------------ integer layers (MIT lab 2)
+
+
+def _shift_variant(how):
+    def fn(quantized_bias, quantized_weight, input_zero_point):
+        w = quantized_weight.astype(np.int64)
+        col = w.reshape(w.shape[0], -1).sum(axis=1) if how != "wrong_axis" else w.sum(axis=0).reshape(-1)
+        sign = 1 if how == "adds" else -1
+        return (quantized_bias.astype(np.int64) + sign * input_zero_point * col).astype(np.int32)
+    return fn
+
+
+@st.composite
+def _shift_inputs(draw, conv):
+    co, ci = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    shape = (co, ci, draw(st.integers(1, 3)), draw(st.integers(1, 3))) if conv else (co, ci)
+    return {"quantized_bias": draw(int_arrays((co,), -5000, 5000, np.int32)),
+            "quantized_weight": draw(int_arrays(shape, -127, 127, np.int8)),
+            "input_zero_point": draw(st.integers(-128, 127))}
+
+
+_SHIFT_DOC = """Fold the input zero point into the int32 bias (MIT lab 2): ``b - Z_in * sum(w[c])`` per output channel.
+
+    ``sum_k (x_k - Z_in) w_ck + b_c = sum_k x_k w_ck + (b_c - Z_in sum_k w_ck)``: with this shifted
+    bias the layer multiplies the raw integers. The sum runs over every axis but the first
+    ({axes}). Compute it in a wide type (int32 or int64).
+
+    Parameters
+    ----------
+    quantized_bias : ndarray of int32, shape (C_out,)
+    quantized_weight : ndarray of int8, shape {shape}
+    input_zero_point : int
+
+    Returns
+    -------
+    ndarray of int32, shape (C_out,)
+    """
+
+_SHIFT_VARIANTS = (
+    ("adds", "you add Z_in * sum(w); the shift subtracts it: b - Z_in * sum(w)"),
+    ("wrong_axis", "you sum the weight over the output axis (axis 0); each output channel's sum runs over its own "
+                   "weights, w[c].sum()"),
+)
+
+_task(
+    "shift_quantized_linear_bias", "shift_quantized_linear_bias(quantized_bias, quantized_weight, input_zero_point)",
+    _SHIFT_DOC.format(axes="(out, in): sum over in", shape="(out, in)"),
+    lambda quantized_bias, quantized_weight, input_zero_point: shift_bias(quantized_bias, quantized_weight,
+                                                                          input_zero_point),
+    _shift_inputs(conv=False),
+    [Example({"quantized_bias": np.array([4, -2], dtype=np.int32),
+              "quantized_weight": np.array([[2, 4], [-1, 1]], dtype=np.int8), "input_zero_point": 1},
+             np.array([-2, -2], dtype=np.int32), "4 - 1 * (2 + 4) = -2; -2 - 1 * (-1 + 1) = -2")],
+    [Variant(name, _shift_variant(name), diag) for name, diag in _SHIFT_VARIANTS],
+)
+
+_task(
+    "shift_quantized_conv2d_bias", "shift_quantized_conv2d_bias(quantized_bias, quantized_weight, input_zero_point)",
+    _SHIFT_DOC.format(axes="(C_out, C_in, kh, kw): sum over C_in, kh, kw", shape="(C_out, C_in, kh, kw)"),
+    lambda quantized_bias, quantized_weight, input_zero_point: shift_bias(quantized_bias, quantized_weight,
+                                                                          input_zero_point),
+    _shift_inputs(conv=True),
+    [Example({"quantized_bias": np.array([3], dtype=np.int32),
+              "quantized_weight": np.array([[[[1, 2]]]], dtype=np.int8), "input_zero_point": 5},
+             np.array([-12], dtype=np.int32), "3 - 5 * (1 + 2) = -12")],
+    [Variant(name, _shift_variant(name), diag) for name, diag in _SHIFT_VARIANTS],
+)
 
 
 def _requant_scale(input_scale, weight_scale, output_scale, n):
@@ -505,18 +585,24 @@ def _requant_scale(input_scale, weight_scale, output_scale, n):
     return np.broadcast_to(s, (n,)).copy()
 
 
+def _unshifted(bias, weight, input_zero_point):
+    """The plain int32 bias behind MIT's shifted one (the library's kernels subtract Z_in themselves)."""
+    b = np.zeros(weight.shape[0], np.int32) if bias is None else np.asarray(bias, np.int32)
+    return shift_bias(b, np.asarray(weight), -int(input_zero_point))
+
+
 def _quantized_linear(input, weight, bias, feature_bitwidth, weight_bitwidth, input_zero_point,  # noqa: A002
                       output_zero_point, input_scale, weight_scale, output_scale):
     w = np.ascontiguousarray(np.asarray(weight, dtype=np.int8).T)
     x = np.ascontiguousarray(np.asarray(input, dtype=np.int8))
     scale = _requant_scale(input_scale, weight_scale, output_scale, w.shape[1])
-    y = kernels.qlinear(x, w, None if bias is None else np.asarray(bias, np.int32), int(input_zero_point), scale,
+    y = kernels.qlinear(x, w, _unshifted(bias, weight, input_zero_point), int(input_zero_point), scale,
                         int(output_zero_point), np.int8)
     lo, hi = qrange(feature_bitwidth, "symmetric")
     return np.clip(y, lo, hi).astype(np.int8)
 
 
-def _ql_variant(subtract_zp=True, add_out_zp=True, rounder=np.rint, clamp=True, bias_after=False):
+def _ql_variant(subtract_zp=False, add_out_zp=True, rounder=np.rint, clamp=True, bias_after=False):
     def fn(input, weight, bias, feature_bitwidth, weight_bitwidth, input_zero_point,  # noqa: A002
            output_zero_point, input_scale, weight_scale, output_scale):
         x = input.astype(np.int64) - (input_zero_point if subtract_zp else 0)
@@ -546,19 +632,26 @@ def _ql_inputs(draw):
 
 _QL_SIG = ("(input, weight, bias, feature_bitwidth, weight_bitwidth, input_zero_point, output_zero_point, "
            "input_scale, weight_scale, output_scale")
+_DOUBLE_ZP = ("subtracts_zero_point_twice",
+              "you subtract the input zero point, but the bias you are given is already shifted "
+              "(shift_quantized_*_bias folded -Z_in * sum(w) into it): Z_in is counted twice; multiply the raw "
+              "integers")
 
 _task(
     "quantized_linear", "quantized_linear" + _QL_SIG + ")",
-    """An integer fully connected layer: int8 in, int8 out, int32 accumulation (MIT lab 2's signature).
+    """An integer fully connected layer: int8 in, int8 out, int32 accumulation (MIT 6.5940 lab 2).
 
-    ``acc = (input - Z_in) @ weight.T + bias`` exactly in int32 (or wider), then
+    ``acc = input @ weight.T + bias`` exactly in int32 (or wider), then
     ``y = clamp(rint(acc * S_in S_w[c] / S_out) + Z_out, -2^(f-1), 2^(f-1) - 1)`` with f = feature_bitwidth.
+    As in MIT's lab, ``bias`` is the SHIFTED bias (``shift_quantized_linear_bias``: the input zero
+    point is already folded into it), so the raw integers are multiplied; ``bias=None`` means no
+    bias and then ``input_zero_point`` plays no part.
 
     Parameters
     ----------
     input : ndarray of int8, shape (N, in)
     weight : ndarray of int8, shape (out, in) (symmetric: zero point 0)
-    bias : ndarray of int32, shape (out,), or None; in accumulator units (S_in S_w), NOT shifted
+    bias : ndarray of int32, shape (out,), shifted, or None
     feature_bitwidth, weight_bitwidth : int (8)
     input_zero_point, output_zero_point : int
     input_scale, output_scale : float
@@ -566,21 +659,17 @@ _task(
 
     Returns
     -------
-    ndarray of int8, shape (N, out). Rounding half to even; the zero point of the input is
-    subtracted here (MIT's lab folds ``-Z_in * sum(w)`` into the bias beforehand with
-    ``shift_quantized_linear_bias``; pass it the unshifted bias and subtract ``Z_in`` instead).
+    ndarray of int8, shape (N, out). Rounding half to even (``torch.round``, ``np.rint``).
     """,
     _quantized_linear, _ql_inputs(),
     [Example({"input": np.array([[3, -1]], dtype=np.int8), "weight": np.array([[2, 4], [-1, 1]], dtype=np.int8),
-              "bias": np.array([4, -2], dtype=np.int32), "feature_bitwidth": 8, "weight_bitwidth": 8,
+              "bias": np.array([-2, -2], dtype=np.int32), "feature_bitwidth": 8, "weight_bitwidth": 8,
               "input_zero_point": 1, "output_zero_point": -5, "input_scale": 0.5,
               "weight_scale": np.array([0.25, 0.5]), "output_scale": 0.125},
              np.array([[-5, -17]], dtype=np.int8),
-             "x - Z_in = [2, -2]; acc = [4 - 8, -2 - 2] + bias [4, -2] = [0, -6]; M = 0.5 * [0.25, 0.5] / 0.125 "
-             "= [1, 2]; rint([0, -12]) - 5 = [-5, -17]")],
-    [Variant("ignores_input_zero_point", _ql_variant(subtract_zp=False),
-             "you ignore the input zero point: acc must be (input - Z_in) @ W.T + bias (MIT's lab subtracts it "
-             "through a shifted bias; this task passes the unshifted bias)"),
+             "x @ W.T = [6 - 4, -3 - 1] = [2, -4]; + shifted bias [-2, -2] = [0, -6]; M = 0.5 * [0.25, 0.5] / "
+             "0.125 = [1, 2]; rint([0, -12]) - 5 = [-5, -17]")],
+    [Variant(_DOUBLE_ZP[0], _ql_variant(subtract_zp=True), _DOUBLE_ZP[1]),
      Variant("no_output_zero_point", _ql_variant(add_out_zp=False),
              "you do not add the output zero point Z_out after rescaling"),
      Variant(*HALF_AWAY[:1], _ql_variant(rounder=round_half_away), HALF_AWAY[1]),
@@ -593,14 +682,15 @@ _task(
 
 def _pads(stride, padding, dilation, groups):
     if groups != 1 or tuple(np.broadcast_to(dilation, (2,))) != (1, 1):
-        raise ValueError("this task supports groups=1 and dilation=1 only")
+        raise InputError("this task supports groups=1 and dilation=1 only")
     sh, sw = np.broadcast_to(stride, (2,))
     if np.ndim(padding) == 0:
         ph = pw = int(padding)
     else:
         left, right, top, bottom = padding
         if left != right or top != bottom:
-            raise ValueError("padding must be symmetric: (left, right, top, bottom) with left == right, top == bottom")
+            raise InputError("padding must be symmetric: (left, right, top, bottom) with left == right, "
+                             "top == bottom")
         ph, pw = int(top), int(left)
     return (int(sh), int(sw)), (ph, pw)
 
@@ -620,7 +710,7 @@ def _quantized_conv2d(input, weight, bias, feature_bitwidth, weight_bitwidth, in
     return np.ascontiguousarray(y.reshape(n, oh, ow, co).transpose(0, 3, 1, 2))
 
 
-def _qc_variant(pad_value=None, subtract_zp=True, rounder=np.rint):
+def _qc_variant(pad_value=None, subtract_zp=False, rounder=np.rint):
     def fn(input, weight, bias, feature_bitwidth, weight_bitwidth, input_zero_point,  # noqa: A002
            output_zero_point, input_scale, weight_scale, output_scale, stride=1, padding=0, dilation=1,
            groups=1):
@@ -662,17 +752,18 @@ def _qc_inputs(draw):
 
 _task(
     "quantized_conv2d", "quantized_conv2d" + _QL_SIG + ", stride, padding, dilation, groups)",
-    """An integer 2-D convolution: int8 in, int8 out, int32 accumulation (MIT lab 2's signature).
+    """An integer 2-D convolution: int8 in, int8 out, int32 accumulation (MIT 6.5940 lab 2).
 
-    The input is padded with ``Z_in`` (the integer that means 0.0), then for every output
-    position ``acc = sum (x - Z_in) * w + bias[c]`` exactly, and
+    The input is padded with ``Z_in`` (the integer that means 0.0: the shifted bias assumes every
+    input, padding included, carries Z_in), then for every output position
+    ``acc = sum x * w + bias[c]`` exactly on the raw integers, and
     ``y = clamp(rint(acc * S_in S_w[c] / S_out) + Z_out, -2^(f-1), 2^(f-1) - 1)``.
 
     Parameters
     ----------
     input : ndarray of int8, shape (N, C_in, H, W)
     weight : ndarray of int8, shape (C_out, C_in, kh, kw)
-    bias : ndarray of int32, shape (C_out,), or None (unshifted, accumulator units)
+    bias : ndarray of int32, shape (C_out,), SHIFTED (``shift_quantized_conv2d_bias``), or None
     stride : (int, int)
     padding : (left, right, top, bottom) as ``torch.nn.functional.pad`` takes it (symmetric here)
     dilation : (1, 1);  groups : 1
@@ -685,18 +776,17 @@ _task(
     """,
     _quantized_conv2d, _qc_inputs(),
     [Example({"input": np.array([[[[5, 7]]]], dtype=np.int8), "weight": np.array([[[[1, 2]]]], dtype=np.int8),
-              "bias": np.array([3], dtype=np.int32), "feature_bitwidth": 8, "weight_bitwidth": 8,
+              "bias": np.array([-12], dtype=np.int32), "feature_bitwidth": 8, "weight_bitwidth": 8,
               "input_zero_point": 5, "output_zero_point": 1, "input_scale": 1.0,
               "weight_scale": np.array([0.5]), "output_scale": 1.0, "stride": (1, 1), "padding": (1, 1, 0, 0),
               "dilation": (1, 1), "groups": 1},
              np.array([[[[3, 5, 3]]]], dtype=np.int8),
-             "padded with Z_in = 5, minus Z_in: [0, 0, 2, 0]; windows . [1, 2] = [0, 4, 2]; + bias 3 = [3, 7, 5]; "
+             "padded with Z_in: [5, 5, 7, 5]; windows . [1, 2] = [15, 19, 17]; + shifted bias -12 = [3, 7, 5]; "
              "* 0.5 = [1.5, 3.5, 2.5] -> rint [2, 4, 2] -> + Z_out 1 = [3, 5, 3]")],
     [Variant("pads_with_zero", _qc_variant(pad_value=0),
-             "you pad the input with 0; pad with the input zero point Z_in, the integer that means 0.0"),
-     Variant("ignores_input_zero_point", _qc_variant(subtract_zp=False),
-             "you ignore the input zero point: every term must be (x - Z_in) * w (MIT's lab subtracts it "
-             "through a shifted bias; this task passes the unshifted bias)"),
+             "you pad the input with 0; pad with the input zero point Z_in, the integer that means 0.0 (the "
+             "shifted bias counts Z_in for every input position, padding included)"),
+     Variant(_DOUBLE_ZP[0], _qc_variant(subtract_zp=True), _DOUBLE_ZP[1]),
      Variant(*HALF_AWAY[:1], _qc_variant(rounder=round_half_away), HALF_AWAY[1])],
 )
 
@@ -798,7 +888,7 @@ _task(
      Variant(*HALF_AWAY[:1], _fq_variant(rounder=round_half_away), HALF_AWAY[1]),
      Variant("zero_point_kept", _fq_variant(subtract=False),
              "you multiply q (with its zero point) by S; dequantize with (q - Z) * S")],
-    aliases=(("fake_quantize_per_tensor_affine", "PyTorch (torch.fake_quantize_per_tensor_affine)"),),
+    aliases=(("fake_quantize_per_tensor_affine", "PyTorch"),),
 )
 
 
