@@ -295,3 +295,14 @@ def test_the_readme_commands_work_as_written(tmp_path):
         codes.append(proc.returncode)
     # writing the files works; checking files where nothing is implemented yet does not pass
     assert codes == [0, 1, 1, 1]
+
+
+def test_a_file_that_patches_numpy_or_minicompress_is_not_trusted(tmp_path, capsys):
+    path = learner(tmp_path, "import numpy as np\n"
+                   "np.round = lambda x, *a, **k: x\n"  # would change the references' results
+                   "def step_lr(base_lr, epoch, step_size, gamma=0.1):\n"
+                   "    return base_lr * gamma ** (epoch // step_size)\n")
+    code, lines, _ = run_check(capsys, path, "--task", "optim.step_lr")
+    assert code == 1
+    assert status_of(lines) == {"optim.step_lr": "uses reference"}
+    assert "numpy.round" in "\n".join(lines)

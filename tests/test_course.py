@@ -39,7 +39,8 @@ def candidate(request):
         raise pytest.UsageError(f"--candidate: {err}") from None
     ids = {item.callspec.params["task"].id for item in request.session.items
            if item.originalname == "test_task_passes"}
-    results, problems = run_checks(files, [t for t in ALL if t.id in ids])
+    results, problems = run_checks(files, [t for t in ALL if t.id in ids],
+                                   max_examples=request.config.getoption("candidate_examples"))
     return {r.task_id: r for r in results}, problems
 
 
@@ -115,12 +116,11 @@ def test_ids_and_names_are_unique_across_chapters():
 def test_the_readme_table_and_counts_match_the_registry():
     from pathlib import Path
 
-    from minicompress.course.table import markdown_table
+    from minicompress.course.table import END, START, markdown_table
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    start, end = "<!-- tasks:start -->\n", "<!-- tasks:end -->"
-    assert readme[readme.index(start) + len(start):readme.index(end)] == markdown_table(), (
-        "regenerate the README table: python -m minicompress.course.table")
+    assert readme[readme.index(START) + len(START):readme.index(END)] == markdown_table(), (
+        "regenerate the README table: python -m minicompress.course.table README.md")
     chapters = {t.chapter for t in ALL}
     assert f"{len(ALL)} tasks in {len(chapters)}\nchapters" in readme
     assert len(ALL) >= 45 and len(chapters) >= 8

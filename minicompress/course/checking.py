@@ -381,7 +381,7 @@ def check_function(task, fn, *, max_examples: int = 50, seed: int | None = 0) ->
             result.detail = "hand-worked example" + (f" ({ex.note})" if ex.note else "") + ": " + result.detail
             return result
 
-        state = {"n": 0, "property": False}
+        state = {"n": 0}
 
         @settings(max_examples=max(1, max_examples), database=None, deadline=None, derandomize=seed is None,
                   suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
@@ -400,10 +400,13 @@ def check_function(task, fn, *, max_examples: int = 50, seed: int | None = 0) ->
             return _result_for(task, fn, failure, count + state["n"], task.check is not None)
         except _Exited as err:
             return TaskResult(task.id, "crashed", f"your function {err}", examples_run=count + state["n"])
-        except Exception as err:  # hypothesis itself: e.g. Flaky, the answer changed between calls
-            name = type(err).__name__
-            return TaskResult(task.id, "error", f"{name}: {str(err).splitlines()[0] if str(err) else ''}"
-                              " (a function that answers differently for the same input is not deterministic)",
+        except Exception as err:  # raised by hypothesis itself
+            from hypothesis.errors import Flaky
+
+            first = str(err).splitlines()[0] if str(err) else ""
+            why = ("your function answers differently for the same input (it is not deterministic)"
+                   if isinstance(err, Flaky) else "the check could not run")
+            return TaskResult(task.id, "error", f"{why}: {type(err).__name__}: {first}",
                               examples_run=count + state["n"])
     total = count + state["n"]
     if total == 0:

@@ -19,6 +19,14 @@ def pytest_addoption(parser):
         help="check your own implementation: a .py file or a folder of them, with functions named as in "
         "tutorials/exercises/ (run with -m CHAPTER to check one chapter); without it the reference is checked",
     )
+    parser.addoption(
+        "--candidate-examples",
+        action="store",
+        type=int,
+        default=50,
+        metavar="N",
+        help="generated examples per task for --candidate (default 50, as minicompress check --max-examples)",
+    )
 
 
 def pytest_configure(config):

@@ -88,10 +88,24 @@ def _silence():
     sys.stderr = sys.stdout
 
 
+def _snapshot() -> dict:
+    """What the references rely on: every attribute of minicompress's modules and of numpy."""
+    names = [n for n in list(sys.modules) if n == "numpy" or n.split(".")[0] == "minicompress"]
+    return {(n, attr): id(value) for n in names for attr, value in list(vars(sys.modules[n]).items())}
+
+
+def _tampered(before: dict) -> list[str]:
+    after = _snapshot()
+    return sorted(f"{mod}.{attr}" for (mod, attr), ident in before.items()
+                  if (mod, attr) in after and after[(mod, attr)] != ident)
+
+
 def _worker(conn, paths, task_ids, max_examples, seed):
     _silence()
+    import minicompress.course.tasks  # noqa: F401  (every reference imported before the learner's code runs)
     from minicompress.course.registry import get_task
 
+    before = _snapshot()
     modules, problems = [], []
     for p in paths:
         module, problem = load_module(Path(p))
@@ -99,14 +113,26 @@ def _worker(conn, paths, task_ids, max_examples, seed):
             problems.append((str(p), problem))
         else:
             modules.append(module)
+    changed = _tampered(before)
+    distrust = (f"your files replace parts of minicompress or NumPy when imported ({', '.join(changed[:5])}); "
+                "the check cannot trust its reference") if changed else ""
     conn.send(("loaded", problems))
     for task_id in task_ids:
         conn.send(("start", task_id))
         task = get_task(task_id)
+        if distrust:  # the references can no longer be trusted
+            conn.send(("result", TaskResult(task_id, "uses reference", distrust).to_dict()))
+            continue
         try:
             result = check_function(task, find_function(task, modules), max_examples=max_examples, seed=seed)
         except BaseException as err:  # noqa: BLE001 - the learner's code ran inside
             result = TaskResult(task_id, "crashed", f"the check stopped: {type(err).__name__}: {err}")
+        changed = _tampered(before)
+        if changed:  # this task's function patched NumPy or minicompress while it ran: distrust the rest too
+            result = TaskResult(task_id, "uses reference", "your function replaces parts of minicompress or NumPy "
+                                f"({', '.join(changed[:5])}); the check cannot trust its reference")
+            distrust = f"your function {task.name} replaced parts of minicompress or NumPy; " \
+                       "the check cannot trust its reference"
         conn.send(("result", result.to_dict()))
     conn.send(("done", None))
     conn.close()

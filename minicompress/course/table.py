@@ -1,7 +1,8 @@
 """The README's chapter × task table, generated from the registry.
 
-``python -m minicompress.course.table`` prints it; ``tests/test_course.py`` checks that the
-README holds exactly this text between ``<!-- tasks:start -->`` and ``<!-- tasks:end -->``.
+``python -m minicompress.course.table`` prints it, ``python -m minicompress.course.table README.md``
+rewrites it in place; ``tests/test_course.py`` checks that the README holds exactly this text
+between ``<!-- tasks:start -->`` and ``<!-- tasks:end -->``.
 """
 
 from __future__ import annotations
@@ -23,5 +24,22 @@ def markdown_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+START, END = "<!-- tasks:start -->\n", "<!-- tasks:end -->"
+
+
+def update(path) -> None:
+    """Replace the table between the markers of the file at ``path``."""
+    from pathlib import Path
+
+    text = Path(path).read_text(encoding="utf-8")
+    a, b = text.index(START) + len(START), text.index(END)
+    Path(path).write_text(text[:a] + markdown_table() + text[b:], encoding="utf-8")
+
+
 if __name__ == "__main__":
-    print(markdown_table(), end="")
+    import sys
+
+    if len(sys.argv) > 1:
+        update(sys.argv[1])
+    else:
+        print(markdown_table(), end="")
