@@ -341,8 +341,9 @@ def pack_int4(values):
     """Pack signed 4-bit integers two per byte.
 
     Each value v in [-8, 7] is stored as the nibble ``v + 8`` (offset binary: -8 -> 0x0, 0 -> 0x8,
-    7 -> 0xF); the first value of each pair goes in the HIGH nibble; an odd count is padded with
-    a 0 nibble. This is how minicompress stores 4-bit weights (``QuantizedTensor.packed``).
+    7 -> 0xF); the first value of each pair goes in the LOW nibble (bits 0-3, least significant
+    bit first, the order of ONNX's int4 and PyTorch's quint4x2); an odd count is padded with a 0
+    nibble. This is how minicompress stores 4-bit weights (``QuantizedTensor.packed``).
 
     Parameters
     ----------
@@ -360,7 +361,7 @@ def pack_int4(values):
 def unpack_int4(packed, count):
     """Inverse of ``pack_int4``: the first ``count`` signed 4-bit values from the packed bytes.
 
-    Nibble ``n`` means ``n - 8``; the high nibble of each byte comes first.
+    Nibble ``n`` means ``n - 8``; the LOW nibble of each byte comes first.
 
     Returns
     -------
@@ -389,12 +390,12 @@ def minmax_observer(batches):
     raise NotImplementedError
 
 
-def moving_average_observer(batches, momentum=0.9):
+def moving_average_observer(batches, averaging_constant=0.01):
     """The range a moving-average observer records: an exponential moving average of each batch's min and max.
 
     The first batch's (min, max) is taken as is; each later batch updates
-    ``r <- m * r + (1 - m) * r_batch`` (m = momentum). PyTorch's ``MovingAverageMinMaxObserver``
-    writes the same thing with ``averaging_constant = 1 - m``.
+    ``r <- r + c (r_batch - r) = (1 - c) r + c r_batch`` with c = ``averaging_constant``, the
+    weight of the NEW batch, as PyTorch's ``MovingAverageMinMaxObserver`` (default 0.01).
 
     Returns
     -------

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from minicompress.compress.huffman import code_lengths
 from minicompress.compress.kmeans import kmeans_1d, update_centroids, weight_sharing_compression_rate
-from minicompress.compress.sparse import RelativeCSR
+from minicompress.compress.relative_csr import RelativeCSR
 from minicompress.course.task import Example, Variant, default_compare
 from minicompress.course.tasks._common import task_registrar
 from minicompress.course.tasks._draw import distinct_values, grid_arrays, shapes

@@ -975,8 +975,9 @@ _task(
     """Pack signed 4-bit integers two per byte.
 
     Each value v in [-8, 7] is stored as the nibble ``v + 8`` (offset binary: -8 -> 0x0, 0 -> 0x8,
-    7 -> 0xF); the first value of each pair goes in the HIGH nibble; an odd count is padded with
-    a 0 nibble. This is how minicompress stores 4-bit weights (``QuantizedTensor.packed``).
+    7 -> 0xF); the first value of each pair goes in the LOW nibble (bits 0-3, least significant
+    bit first, the order of ONNX's int4 and PyTorch's quint4x2); an odd count is padded with a 0
+    nibble. This is how minicompress stores 4-bit weights (``QuantizedTensor.packed``).
 
     Parameters
     ----------
@@ -987,20 +988,21 @@ _task(
     ndarray of uint8, shape (ceil(n / 2),)
     """,
     _pack_int4, st.fixed_dictionaries({"values": int_arrays(shapes(max_dims=2, min_side=0, max_side=7), -8, 7)}),
-    [Example({"values": np.array([-8, 7, 0])}, np.array([0x0F, 0x80], dtype=np.uint8),
-             "-8 -> 0x0, 7 -> 0xF -> 0x0F; 0 -> 0x8, pad 0 -> 0x80")],
-    [Variant("twos_complement", lambda values: _nibbles(values, True, True),
-             "you store two's complement nibbles (v & 0xF: -1 -> 0xF); this task stores v + 8 (offset binary)"),
-     Variant("low_nibble_first", lambda values: _nibbles(values, False, False),
-             "you put the first value in the LOW nibble (ONNX / PyTorch quint4x2 order); this task puts it in "
-             "the high nibble")],
+    [Example({"values": np.array([-8, 7, 0])}, np.array([0xF0, 0x08], dtype=np.uint8),
+             "-8 -> 0x0 (low), 7 -> 0xF (high) -> 0xF0; 0 -> 0x8 (low), pad 0 (high) -> 0x08")],
+    [Variant("twos_complement", lambda values: _nibbles(values, True, False),
+             "you store two's complement nibbles (v & 0xF: -1 -> 0xF, ONNX's int4); this task stores v + 8 "
+             "(offset binary: -8 -> 0x0)"),
+     Variant("high_nibble_first", lambda values: _nibbles(values, False, True),
+             "you put the first value in the HIGH nibble; this task puts it in the low nibble (least significant "
+             "bits first, as ONNX and PyTorch's quint4x2)")],
 )
 
 _task(
     "unpack_int4", "unpack_int4(packed, count)",
     """Inverse of ``pack_int4``: the first ``count`` signed 4-bit values from the packed bytes.
 
-    Nibble ``n`` means ``n - 8``; the high nibble of each byte comes first.
+    Nibble ``n`` means ``n - 8``; the LOW nibble of each byte comes first.
 
     Returns
     -------
@@ -1009,12 +1011,12 @@ _task(
     _unpack_int4,
     int_arrays(shapes(max_dims=1, min_side=0, max_side=6), 0, 255, np.uint8).flatmap(
         lambda p: st.integers(max(2 * p.size - 1, 0), 2 * p.size).map(lambda c: {"packed": p, "count": c})),
-    [Example({"packed": np.array([0x0F, 0x80], dtype=np.uint8), "count": 3}, np.array([-8, 7, 0]),
-             "0x0 -> -8, 0xF -> 7, 0x8 -> 0")],
-    [Variant("twos_complement", lambda packed, count: _un_nibbles(packed, count, True, True),
+    [Example({"packed": np.array([0xF0, 0x08], dtype=np.uint8), "count": 3}, np.array([-8, 7, 0]),
+             "0xF0: low 0x0 -> -8, high 0xF -> 7; 0x08: low 0x8 -> 0 (the high pad nibble is not read)")],
+    [Variant("twos_complement", lambda packed, count: _un_nibbles(packed, count, True, False),
              "you read two's complement nibbles (0xF -> -1); this task's nibbles are offset binary (n - 8)"),
-     Variant("low_nibble_first", lambda packed, count: _un_nibbles(packed, count, False, False),
-             "you read the LOW nibble first; this task stores the first value in the high nibble")],
+     Variant("high_nibble_first", lambda packed, count: _un_nibbles(packed, count, False, True),
+             "you read the HIGH nibble first; this task stores the first value in the low nibble")],
 )
 
 # ------------------------------------------------------------------ observers
@@ -1054,8 +1056,9 @@ _task(
 
 
 def _ma_variant(how):
-    def fn(batches, momentum=0.9):
-        w_old, w_new = (1 - momentum, momentum) if how == "swapped" else (momentum, 1 - momentum)
+    def fn(batches, averaging_constant=0.01):
+        c = averaging_constant
+        w_old, w_new = (c, 1 - c) if how == "swapped" else (1 - c, c)
         lo = hi = 0.0 if how == "from_zero" else None
         for b in batches:
             bl, bh = float(np.min(b)), float(np.max(b))
@@ -1068,24 +1071,26 @@ def _ma_variant(how):
 
 
 _task(
-    "moving_average_observer", "moving_average_observer(batches, momentum=0.9)",
+    "moving_average_observer", "moving_average_observer(batches, averaging_constant=0.01)",
     """The range a moving-average observer records: an exponential moving average of each batch's min and max.
 
     The first batch's (min, max) is taken as is; each later batch updates
-    ``r <- m * r + (1 - m) * r_batch`` (m = momentum). PyTorch's ``MovingAverageMinMaxObserver``
-    writes the same thing with ``averaging_constant = 1 - m``.
+    ``r <- r + c (r_batch - r) = (1 - c) r + c r_batch`` with c = ``averaging_constant``, the
+    weight of the NEW batch, as PyTorch's ``MovingAverageMinMaxObserver`` (default 0.01).
 
     Returns
     -------
     (float, float)
     """,
-    lambda batches, momentum=0.9: _observe(MovingAverageObserver(momentum=momentum), batches),
-    st.fixed_dictionaries({"batches": _BATCHES, "momentum": st.sampled_from([0.0, 0.5, 0.75, 0.9, 0.99])}),
-    [Example({"batches": [np.array([-1.0, 2.0]), np.array([-3.0, 6.0])], "momentum": 0.75}, (-1.5, 3.0),
-             "min: 0.75 * -1 + 0.25 * -3 = -1.5; max: 0.75 * 2 + 0.25 * 6 = 3")],
+    lambda batches, averaging_constant=0.01: _observe(MovingAverageObserver(averaging_constant=averaging_constant),
+                                                      batches),
+    st.fixed_dictionaries({"batches": _BATCHES,
+                           "averaging_constant": st.sampled_from([0.01, 0.1, 0.25, 0.5, 1.0])}),
+    [Example({"batches": [np.array([-1.0, 2.0]), np.array([-3.0, 6.0])], "averaging_constant": 0.25}, (-1.5, 3.0),
+             "min: -1 + 0.25 * (-3 - -1) = -1.5; max: 2 + 0.25 * (6 - 2) = 3")],
     [Variant("swapped_weights", _ma_variant("swapped"),
-             "you weight the new batch by the momentum; this task keeps m of the running range: "
-             "r <- m r + (1 - m) r_batch (PyTorch's averaging_constant is 1 - m)"),
+             "you weight the running range by c; c (averaging_constant) is the weight of the NEW batch: "
+             "r <- r + c (r_batch - r), as PyTorch"),
      Variant("starts_from_zero", _ma_variant("from_zero"),
              "you start the average at 0; the first batch's range is taken as is")],
 )
