@@ -8,8 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 from minicompress.engine import conv, ops
+from minicompress.engine._checks import check_probability
 from minicompress.engine.tensor import Tensor, _wrap
 from minicompress.errors import InputError
+from minicompress.rng import as_generator
 
 
 def _tensor(x) -> Tensor:
@@ -55,11 +57,17 @@ def max_pool2d(x: Tensor, kernel_size: int = 2, stride: int | None = None) -> Te
     return conv.MaxPool2d.apply(_tensor(x), kernel_size=kernel_size, stride=stride)
 
 
-def dropout(x: Tensor, p: float, rng: np.random.Generator, training: bool = True) -> Tensor:
-    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted dropout)."""
-    if not 0.0 <= p < 1.0:
-        raise InputError(f"dropout probability must be in [0, 1), got {p}")
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, seed=None) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted dropout).
+
+    PyTorch's ``F.dropout(x, p=0.5, training=True)``, plus the library's ``seed``: an int,
+    a ``numpy.random.Generator`` (its stream continues), or ``None`` for the package
+    generator (``minicompress.manual_seed``).
+    """
+    check_probability(p, "p")
+    x = _tensor(x)
     if not training or p == 0.0:
         return x
-    keep = (rng.random(x.shape) >= p).astype(x.dtype) / (1.0 - p)
+    keep = (as_generator(seed).random(x.shape) >= p).astype(x.dtype) / (1.0 - p)
     return x * keep
+

@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-from minicompress.errors import InputError, InputTypeError
+from minicompress.errors import InputError
 
 _state = threading.local()
 
@@ -208,49 +208,17 @@ class Tensor:
         order.reverse()  # outputs first
         return order
 
-    # ------------------------------------------------------------- operators
-    def __add__(self, other):
-        return _ops().Add.apply(self, _wrap(other, self))
+    # ------------------------------------------------------------ comparisons
+    # Not differentiable: elementwise, returning plain NumPy boolean arrays, as NumPy and
+    # PyTorch do (``==`` too). A tensor is hashed by identity, so it can key a dict
+    # (``optimizer.state[param]``); to ask "is this parameter in that list", compare
+    # identities (``any(p is q for q in params)``), never ``in``, which would call ``==``.
+    def __eq__(self, other):
+        return self.data == _raw(other)
 
-    __radd__ = __add__
+    def __ne__(self, other):
+        return self.data != _raw(other)
 
-    def __sub__(self, other):
-        return _ops().Sub.apply(self, _wrap(other, self))
-
-    def __rsub__(self, other):
-        return _ops().Sub.apply(_wrap(other, self), self)
-
-    def __mul__(self, other):
-        return _ops().Mul.apply(self, _wrap(other, self))
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, other):
-        return _ops().Div.apply(self, _wrap(other, self))
-
-    def __rtruediv__(self, other):
-        return _ops().Div.apply(_wrap(other, self), self)
-
-    def __neg__(self):
-        return _ops().Neg.apply(self)
-
-    def __pow__(self, exponent):
-        if isinstance(exponent, Tensor):
-            raise InputTypeError("Tensor ** Tensor is not supported; the exponent must be a number")
-        return _ops().Pow.apply(self, float(exponent))
-
-    def __matmul__(self, other):
-        return _ops().MatMul.apply(self, _wrap(other, self))
-
-    def __rmatmul__(self, other):
-        return _ops().MatMul.apply(_wrap(other, self), self)
-
-    def __getitem__(self, index):
-        if isinstance(index, Tensor):
-            index = index.data
-        return _ops().Index.apply(self, index)
-
-    # Comparisons are not differentiable: they return plain boolean arrays.
     def __lt__(self, other):
         return self.data < _raw(other)
 
@@ -265,53 +233,16 @@ class Tensor:
 
     __hash__ = object.__hash__
 
-    # ------------------------------------------------------------ methods
-    def exp(self):
-        return _ops().Exp.apply(self)
-
-    def log(self):
-        return _ops().Log.apply(self)
-
-    def relu(self):
-        return _ops().ReLU.apply(self)
-
-    def sigmoid(self):
-        return _ops().Sigmoid.apply(self)
-
-    def tanh(self):
-        return _ops().Tanh.apply(self)
-
-    def abs(self):
-        return _ops().Abs.apply(self)
-
-    def sum(self, axis=None, keepdims=False):
-        return _ops().Sum.apply(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return _ops().Mean.apply(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return _ops().Max.apply(self, axis=axis, keepdims=keepdims)
-
-    def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return _ops().Reshape.apply(self, shape=shape)
+    # The arithmetic operators and the differentiable methods (``+``, ``@``, ``x[i]``,
+    # ``exp``, ``sum``, ``reshape``, ...) are each one op of ``ops.py``; ``methods.py``
+    # gives them to ``Tensor``, so that this file and ``ops.py`` never import each other.
 
     def flatten(self, start_dim: int = 1):
         return self.reshape(*self.shape[:start_dim], -1)
 
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return _ops().Transpose.apply(self, axes=axes or None)
-
     @property
     def T(self):
         return self.transpose()
-
-    def clip(self, low=None, high=None):
-        return _ops().Clip.apply(self, low=low, high=high)
 
 
 def _raw(x):
@@ -341,11 +272,3 @@ def _unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if axes:
         grad = grad.sum(axis=axes, keepdims=True)
     return grad.reshape(shape)
-
-
-def _ops():
-    # ops.py defines the Function subclasses and imports this module; importing
-    # it lazily here keeps the dependency one-way at import time.
-    from minicompress.engine import ops
-
-    return ops

@@ -11,6 +11,7 @@ import numpy as np
 
 import minicompress.engine.functional as F
 from minicompress.engine import Tensor
+from minicompress.engine._checks import check_probability
 from minicompress.errors import InputError, InputTypeError
 from minicompress.nn.init import INITIALIZERS, default_uniform, fans
 from minicompress.nn.module import Module, Parameter
@@ -143,17 +144,20 @@ class Flatten(Module):
 
 
 class Dropout(Module):
-    """Inverted dropout: active only in ``train()`` mode; seeded."""
+    """Inverted dropout: active only in ``train()`` mode.
+
+    ``seed``: an int or Generator for a stream of its own, or ``None`` (default) to draw from
+    the package generator that ``minicompress.manual_seed`` sets, as PyTorch's dropout does.
+    """
 
     def __init__(self, p=0.5, seed=None):
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise InputError(f"dropout probability must be in [0, 1), got {p}")
-        self.p = float(p)
+        self.p = check_probability(p, "p")
+        # an int seed gives this layer its own stream; None shares the package generator
         self.rng = as_generator(seed)
 
     def forward(self, x):
-        return F.dropout(x, self.p, self.rng, self.training)
+        return F.dropout(x, self.p, self.training, seed=self.rng)
 
     def spec(self):
         return {"p": self.p}
