@@ -214,3 +214,29 @@ def test_log_softmax_is_stable_and_normalised(a):
 def test_sigmoid_does_not_overflow():
     out = Tensor(np.array([-1000.0, 0.0, 1000.0])).sigmoid().data
     np.testing.assert_array_equal(out, [0.0, 0.5, 1.0])
+
+
+def test_equality_is_elementwise_like_the_other_comparisons():
+    a, b = Tensor(np.array([1.0, 2.0, 3.0])), Tensor(np.array([1.0, 0.0, 3.0]))
+    for result, expected in [(a == b, [True, False, True]), (a != b, [False, True, False]),
+                             (a == 2.0, [False, True, False]), (a < b, [False, False, False]),
+                             (a >= b, [True, True, True])]:
+        assert isinstance(result, np.ndarray) and result.dtype == bool
+        np.testing.assert_array_equal(result, expected)
+    # still hashable by identity: optimizer state is keyed by parameter
+    state = {a: "a", b: "b"}
+    assert state[a] == "a" and len({a, b, a}) == 2
+    assert hash(a) != hash(Tensor(np.array([1.0, 2.0, 3.0])))
+
+
+def test_tensor_and_ops_modules_do_not_import_each_other():
+    import ast
+    import inspect
+
+    from minicompress.engine import ops, tensor
+
+    imported = {n.module for n in ast.walk(ast.parse(inspect.getsource(tensor)))
+                if isinstance(n, ast.ImportFrom)}
+    assert not any(m and m.endswith("ops") for m in imported)
+    assert ops.Add.apply(Tensor(np.ones(2)), Tensor(np.ones(2))).data.tolist() == [2.0, 2.0]
+    assert (Tensor(np.ones(2)) + 1).data.tolist() == [2.0, 2.0]  # the operators are attached
