@@ -254,3 +254,46 @@ def test_load_state_dict_shape_mismatch_raises_even_when_not_strict():
         model.load_state_dict({"0.weight": np.zeros((4, 3), dtype=complex)}, strict=False)
     with pytest.raises(TypeError, match="mapping"):
         model.load_state_dict([np.zeros((4, 3))])
+
+
+# ------------------------------------------------------------------ losses and layers on generated shapes
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tests.strategies import conv_geometries, float64_array, seeds  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 6), c=st.integers(1, 6), seed=seeds, scale=st.sampled_from([0.1, 1.0, 5.0]))
+def test_loss_gradients_on_any_batch_and_class_count(name, n, c, seed, scale):
+    rng = np.random.default_rng(seed)
+    targets = {
+        "cross_entropy": rng.integers(0, c, n),
+        "soft_cross_entropy": rng.dirichlet(np.ones(c), n),
+        "kl_div": rng.dirichlet(np.ones(c), n),
+        "bce_logits": rng.random((n, c)),
+        "bce": (rng.random((n, c)) > 0.5) * 1.0,
+        "mse": rng.standard_normal((n, c)),
+    }[name]
+    fn = {
+        "cross_entropy": L.cross_entropy,
+        "soft_cross_entropy": L.soft_cross_entropy,
+        "kl_div": lambda z, q: L.kl_div(z.clip(None, -0.01), q),
+        "bce_logits": L.binary_cross_entropy_with_logits,
+        "bce": lambda z, y: L.binary_cross_entropy(z.sigmoid(), y),
+        "mse": L.mse,
+    }[name]
+    gradcheck(lambda z: fn(z, targets), [Tensor(float64_array((n, c), seed) * scale)])
+
+
+@settings(max_examples=20, deadline=None)
+@given(geometry=conv_geometries(max_kernel=4), seed=seeds)
+def test_conv2d_layer_gradients_on_any_geometry(geometry, seed):
+    x_shape, w_shape, stride, padding = geometry
+    if w_shape[2] != w_shape[3]:
+        w_shape = w_shape[:3] + (w_shape[2],)  # the layer's kernels are square
+        x_shape = x_shape[:3] + (max(x_shape[3], w_shape[3]),)
+    layer = as64(Conv2d(w_shape[1], w_shape[0], w_shape[2], stride=stride, padding=padding, seed=seed % 1000))
+    x = Tensor(float64_array(x_shape, seed))
+    gradcheck(lambda x, w, b: layer(x), [x, layer.weight, layer.bias])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minicompress.engine.tensor import Context, Function
+from minicompress.engine.tensor import Context, Function, _unbroadcast
 from minicompress.errors import InputError
 
 # ----------------------------------------------------------------- arithmetic
@@ -88,6 +88,8 @@ class Pow(Function):
 
 
 class MatMul(Function):
+    """``a @ b`` with NumPy's rules: 1-D operands, and batch dimensions that broadcast."""
+
     @staticmethod
     def forward(ctx, a, b):
         if a.ndim == 0 or b.ndim == 0:
@@ -100,22 +102,19 @@ class MatMul(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
+        # Work on matrices: a 1-D a is a row (1, k), a 1-D b a column (k, 1), and the gradient
+        # gets those axes back. Each operand's gradient is then summed over the batch axes it
+        # was broadcast along, e.g. b (1, 4, 5) in (2, 3, 4) @ (1, 4, 5).
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        g2 = grad
+        g2 = np.expand_dims(grad, -1) if b.ndim == 1 else grad  # the column axis first: (k,) @ (k,) is 0-d
         if a.ndim == 1:
             g2 = np.expand_dims(g2, -2)
-        if b.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            ga = g2 @ np.swapaxes(b2, -1, -2)
-            ga = ga.reshape(-1, a.shape[0]).sum(0) if a.ndim == 1 else ga
+            ga = _unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
         if ctx.needs_input_grad[1]:
-            gb = np.swapaxes(a2, -1, -2) @ g2
-            if gb.ndim > b2.ndim:  # a batched matmul with a shared 2-D b
-                gb = gb.sum(axis=tuple(range(gb.ndim - b2.ndim)))
-            gb = gb.reshape(b.shape)
+            gb = _unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
         return ga, gb
 
 
