@@ -72,6 +72,18 @@ def fit(model: Module, optimizer: Optimizer, x: np.ndarray, y: np.ndarray, *, ep
         raise InputTypeError(f"optimizer must be a minicompress Optimizer, got {type(optimizer).__name__}")
     epochs = check_int(epochs, "epochs", low=0)
     x, y = _check_xy(x, y)
+    if not callable(loss_fn):
+        raise InputTypeError(f"loss_fn must be callable(logits, targets), got {type(loss_fn).__name__}")
+    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise InputTypeError(f"callbacks must be a list of objects, got {type(callbacks).__name__}")
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not (hasattr(cb, "on_step") or hasattr(cb, "on_epoch_end")):
+            raise InputTypeError(f"each callback needs on_step(state) or on_epoch_end(state), got {cb!r:.60}")
+    if scheduler is not None and not callable(getattr(scheduler, "step", None)):
+        raise InputTypeError(f"scheduler must have a step() method, got {type(scheduler).__name__}")
+    if (x_val is None) != (y_val is None):
+        raise InputError("x_val and y_val go together: give both or neither")
     loader = DataLoader(x, y, batch_size, shuffle=True, seed=seed, transform=transform)
     state = TrainState(model, optimizer)
     history = []

@@ -183,3 +183,48 @@ def pool_geometries(draw, max_kernel=4, max_stride=4):
     n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
     h, w = draw(st.integers(k, k + 6)), draw(st.integers(k, k + 6))
     return (n, c, h, w), k, stride
+
+
+# --------------------------------------------------------------------------- public-API fuzz
+# Values a careless or hostile caller passes: NaN/inf, empty, complex, object, strings, ragged
+# lists, wrong shapes (arrays), and numbers of every kind and range (arguments).
+weird_values = st.one_of(
+    st.integers(-3, 12), st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True),
+    st.none(), st.booleans(), st.text(max_size=3), st.lists(st.integers(-2, 5), max_size=3),
+    st.complex_numbers(max_magnitude=5), st.sampled_from([np.nan, np.inf, -np.inf, 1e308, -0.0, np.float32(0.5),
+                                                          np.int64(2), (), (1, 2), {"a": 1}, b"x", object()]),
+)
+
+
+@st.composite
+def fuzz_arrays(draw, max_dims=4, max_side=4):
+    """An array (or array-like) of a random shape and kind: special floats, empty, int, bool,
+    complex, object, strings, a ragged list, a scalar."""
+    kind = draw(st.sampled_from(["float", "special", "empty", "int", "bool", "complex", "object", "str",
+                                 "ragged", "scalar", "list"]))
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=max_dims, min_side=1, max_side=max_side))
+    if kind == "float":
+        return draw(hnp.arrays(draw(st.sampled_from([np.float16, np.float32, np.float64])), shape,
+                               elements=st.floats(-1e3, 1e3, width=16)))
+    if kind == "special":
+        return draw(hnp.arrays(np.float64, shape, elements=st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -0.0,
+                                                                             1e308, -1e308, 5e-324, 1.0])))
+    if kind == "empty":
+        dims = list(shape) or [0]
+        dims[draw(st.integers(0, len(dims) - 1))] = 0
+        return np.zeros(dims, dtype=draw(st.sampled_from([np.float32, np.float64, np.int64])))
+    if kind == "int":
+        return draw(hnp.arrays(np.int64, shape, elements=st.integers(-(2**40), 2**40)))
+    if kind == "bool":
+        return draw(hnp.arrays(np.bool_, shape))
+    if kind == "complex":
+        return draw(hnp.arrays(np.complex128, shape, elements=st.complex_numbers(max_magnitude=10)))
+    if kind == "object":
+        return np.full(shape, None, dtype=object)
+    if kind == "str":
+        return np.full(shape, "a")
+    if kind == "ragged":
+        return [[1.0, 2.0], [3.0]]
+    if kind == "scalar":
+        return draw(st.sampled_from([0.5, np.nan, np.float64(np.inf), 3, True]))
+    return draw(st.lists(st.floats(-5, 5), min_size=0, max_size=4))

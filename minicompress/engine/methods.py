@@ -9,6 +9,9 @@ This module joins the two in one place, once, when ``minicompress.engine`` is im
 
 from __future__ import annotations
 
+import math
+import numbers
+
 from minicompress.engine import ops
 from minicompress.engine.tensor import Tensor, _wrap
 from minicompress.errors import InputTypeError
@@ -43,8 +46,8 @@ def __neg__(self):
 
 
 def __pow__(self, exponent):
-    if isinstance(exponent, Tensor):
-        raise InputTypeError("Tensor ** Tensor is not supported; the exponent must be a number")
+    if isinstance(exponent, bool) or not isinstance(exponent, numbers.Real):
+        raise InputTypeError(f"the exponent of Tensor ** p must be a real number, got {type(exponent).__name__}")
     return ops.Pow.apply(self, float(exponent))
 
 
@@ -105,12 +108,19 @@ def reshape(self, *shape):
 
 
 def transpose(self, *axes):
+    """``t.transpose()`` (or ``(None)``) reverses the axes, as in NumPy; else a permutation of them."""
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
-    return ops.Transpose.apply(self, axes=axes or None)
+    elif not axes or (len(axes) == 1 and axes[0] is None):
+        axes = None
+    return ops.Transpose.apply(self, axes=axes)
 
 
 def clip(self, low=None, high=None):
+    for name, bound in (("low", low), ("high", high)):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, numbers.Real)
+                                  or math.isnan(bound)):
+            raise InputTypeError(f"clip: {name} must be a real number or None, got {bound!r}")
     return ops.Clip.apply(self, low=low, high=high)
 
 

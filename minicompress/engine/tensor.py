@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-from minicompress.errors import InputError
+from minicompress.errors import InputError, InputTypeError
 
 _state = threading.local()
 
@@ -36,11 +36,37 @@ def no_grad():
         _state.grad_enabled = previous
 
 
+def _real_array(data, name: str = "data") -> np.ndarray:
+    """``np.asarray(data)``, refusing what is not real numbers."""
+    try:
+        arr = np.asarray(data)
+    except (ValueError, TypeError) as err:  # ragged nested lists
+        raise InputTypeError(f"{name} must be an array of real numbers: {err}") from None
+    if arr.dtype.kind not in "biuf":
+        # complex would silently lose its imaginary part; objects and strings are not numbers
+        raise InputTypeError(f"{name} must hold real numbers (bool, int or float), got dtype {arr.dtype}")
+    return arr
+
+
 def _as_array(data, dtype=None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data
-    arr = np.asarray(data, dtype=dtype)
-    if dtype is None and not np.issubdtype(arr.dtype, np.floating):
+    if dtype is not None:
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError as err:
+            raise InputTypeError(f"dtype must be a NumPy float dtype, got {dtype!r}: {err}") from None
+        if dtype.kind != "f":
+            raise InputTypeError(f"dtype must be a NumPy float dtype (float16/32/64), got {dtype}")
+    arr = _real_array(data)
+    if dtype is not None:
+        out = arr.astype(dtype, copy=False)
+        if out.dtype.itemsize < arr.dtype.itemsize and arr.dtype.kind == "f" and (
+            np.isinf(out) & np.isfinite(arr)
+        ).any():
+            raise InputError(f"data has finite values beyond the range of {out.dtype} (they would become inf)")
+        return out
+    if arr.dtype.kind != "f":
         # Integers, bools and Python lists become float32: the engine's default.
         arr = arr.astype(np.float32)
     return arr
@@ -165,7 +191,7 @@ class Tensor:
                     f"backward() without a gradient needs a 1-element tensor, got shape {self.shape}"
                 )
             grad = np.ones_like(self.data)
-        grad = np.asarray(grad, dtype=self.data.dtype)
+        grad = _real_array(grad, "the gradient").astype(self.data.dtype, copy=False)
         if grad.shape != self.shape:
             raise InputError(f"gradient shape {grad.shape} does not match tensor shape {self.shape}")
 
@@ -214,22 +240,22 @@ class Tensor:
     # (``optimizer.state[param]``); to ask "is this parameter in that list", compare
     # identities (``any(p is q for q in params)``), never ``in``, which would call ``==``.
     def __eq__(self, other):
-        return self.data == _raw(other)
+        return _compare(self, other, np.equal)
 
     def __ne__(self, other):
-        return self.data != _raw(other)
+        return _compare(self, other, np.not_equal)
 
     def __lt__(self, other):
-        return self.data < _raw(other)
+        return _compare(self, other, np.less)
 
     def __le__(self, other):
-        return self.data <= _raw(other)
+        return _compare(self, other, np.less_equal)
 
     def __gt__(self, other):
-        return self.data > _raw(other)
+        return _compare(self, other, np.greater)
 
     def __ge__(self, other):
-        return self.data >= _raw(other)
+        return _compare(self, other, np.greater_equal)
 
     __hash__ = object.__hash__
 
@@ -245,17 +271,27 @@ class Tensor:
         return self.transpose()
 
 
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
+def _compare(t: Tensor, other, op) -> np.ndarray:
+    other = other.data if isinstance(other, Tensor) else other
+    try:
+        arr = _real_array(other)
+    except InputTypeError:
+        if op is np.equal or op is np.not_equal:  # as for any two unlike objects: never equal
+            return np.full(t.shape, op is np.not_equal)
+        raise InputTypeError(
+            f"a Tensor compares with real numbers or arrays of them, got {type(other).__name__}"
+        ) from None
+    try:
+        return op(t.data, arr)
+    except ValueError:
+        raise InputError(f"comparison: shapes {t.shape} and {arr.shape} do not broadcast together") from None
 
 
 def _wrap(x, like: Tensor) -> Tensor:
     if isinstance(x, Tensor):
         return x
-    arr = np.asarray(x)
-    if arr.dtype.kind in "biuf" and arr.dtype != like.dtype and (
-        arr.ndim == 0 or arr.dtype.kind != "f"
-    ):
+    arr = _real_array(x)
+    if arr.dtype != like.dtype and (arr.ndim == 0 or arr.dtype.kind != "f"):
         # Python numbers and integer/bool arrays take the tensor's dtype (no float64 creep).
         arr = arr.astype(like.dtype)
     return Tensor(arr)

@@ -7,6 +7,8 @@ pass and to the gradient alike.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import minicompress.engine.functional as F
@@ -24,10 +26,24 @@ def _positive_int(name, value):
     return int(value)
 
 
-def _init_weight(shape, init, rng):
-    if init not in INITIALIZERS:
+def _input(x, layer) -> Tensor:
+    """The layer's input as a Tensor (a NumPy array is wrapped); anything else is refused."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        return Tensor(x)
+    raise InputTypeError(f"{type(layer).__name__} takes a Tensor (or a NumPy array), got {type(x).__name__}")
+
+
+def _init_weight(shape, init, rng, names: str):
+    if not isinstance(init, str) or init not in INITIALIZERS:
         raise InputError(f"unknown init {init!r}; choose one of {sorted(INITIALIZERS)}")
-    return INITIALIZERS[init](shape, rng)
+    if math.prod(shape) > np.iinfo(np.intp).max // 8:
+        raise InputError(f"a weight of shape {names} = {shape} has more elements than memory can hold")
+    try:
+        return INITIALIZERS[init](shape, rng)
+    except (ValueError, OverflowError, MemoryError) as err:
+        raise InputError(f"cannot make a weight of shape {names} = {shape}: {err}") from None
 
 
 class Linear(Module):
@@ -51,13 +67,15 @@ class Linear(Module):
         self.out_features = _positive_int("out_features", out_features)
         self.init = init
         rng = as_generator(seed)
-        self.weight = Parameter(_init_weight((self.out_features, self.in_features), init, rng))
+        self.weight = Parameter(_init_weight((self.out_features, self.in_features), init, rng,
+                                              "(out_features, in_features)"))
         self.bias = (
             Parameter(default_uniform((self.out_features,), rng, fan_in=self.in_features))
             if bias else None
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        x = _input(x, self)
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise InputError(
                 f"Linear({self.in_features}, {self.out_features}) expects input of shape "
@@ -90,14 +108,15 @@ class Conv2d(Module):
         self.init = init
         rng = as_generator(seed)
         shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
-        self.weight = Parameter(_init_weight(shape, init, rng))
+        self.weight = Parameter(_init_weight(shape, init, rng,
+                                             "(out_channels, in_channels, kernel_size, kernel_size)"))
         self.bias = (
             Parameter(default_uniform((self.out_channels,), rng, fan_in=fans(shape)[0]))
             if bias else None
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.effective("weight"), self.effective("bias"), self.stride, self.padding)
+        return F.conv2d(_input(x, self), self.effective("weight"), self.effective("bias"), self.stride, self.padding)
 
     def spec(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
@@ -116,7 +135,7 @@ class MaxPool2d(Module):
         self.stride = None if stride is None else _positive_int("stride", stride)
 
     def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride)
+        return F.max_pool2d(_input(x, self), self.kernel_size, self.stride)
 
     def spec(self):
         return {"kernel_size": self.kernel_size, "stride": self.stride}
@@ -127,7 +146,7 @@ class MaxPool2d(Module):
 
 class ReLU(Module):
     def forward(self, x):
-        return x.relu()
+        return _input(x, self).relu()
 
     def spec(self):
         return {}
@@ -137,7 +156,11 @@ class Flatten(Module):
     """(N, d1, d2, ...) -> (N, d1*d2*...)."""
 
     def forward(self, x):
-        return x.reshape(x.shape[0], -1)
+        x = _input(x, self)
+        if x.ndim == 0:
+            raise InputError("Flatten expects input of shape (N, ...), got a 0-d tensor")
+        # the size, not -1: an empty batch (0, ...) has no size for -1 to infer
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
 
     def spec(self):
         return {}
@@ -157,7 +180,7 @@ class Dropout(Module):
         self.rng = as_generator(seed)
 
     def forward(self, x):
-        return F.dropout(x, self.p, self.training, seed=self.rng)
+        return F.dropout(_input(x, self), self.p, self.training, seed=self.rng)
 
     def spec(self):
         return {"p": self.p}

@@ -74,12 +74,20 @@ class Module:
 
     def register_buffer(self, name: str, value: np.ndarray | None) -> None:
         """Keep a plain array with the module (saved in ``state_dict``); ``None`` removes it."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise InputError(f"a buffer's name must be a Python identifier, got {name!r}")
         if value is None:
             self._buffers.pop(name, None)
             return
         if isinstance(value, Tensor):
             raise InputTypeError(f"buffer {name!r} must be a NumPy array, not a Tensor")
-        self._buffers[name] = np.asarray(value)
+        try:
+            value = np.asarray(value)
+        except (ValueError, TypeError) as err:
+            raise InputTypeError(f"buffer {name!r} must be an array of real numbers: {err}") from None
+        if value.dtype.kind not in "biuf":
+            raise InputTypeError(f"buffer {name!r} must hold real numbers (bool, int or float), got {value.dtype}")
+        self._buffers[name] = value
 
     # -------------------------------------------------------------- walking
     def named_modules(self, prefix: str = ""):

@@ -22,11 +22,14 @@ from minicompress.nn.module import Parameter
 
 class Optimizer:
     def __init__(self, params, defaults: dict):
-        if isinstance(params, (Parameter, dict)) or not hasattr(params, "__iter__"):
+        try:
+            if isinstance(params, (Parameter, dict, str, np.ndarray)):
+                raise TypeError
+            params = list(params)
+        except TypeError:
             raise InputTypeError(
                 f"params must be a list of Parameters or of parameter groups (dicts), got {type(params).__name__}"
-            )
-        params = list(params)
+            ) from None
         if not params:
             raise InputError("optimizer got an empty parameter list")
         groups = params if isinstance(params[0], dict) else [{"params": params}]
@@ -66,7 +69,15 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None or not p.requires_grad:
                     continue
-                self._update(p, p.grad, group, self.state.setdefault(p, {}))
+                try:
+                    grad = np.asarray(p.grad)
+                except (ValueError, TypeError):  # a ragged list
+                    grad = np.asarray(None, dtype=object)
+                if grad.shape != p.shape or grad.dtype.kind not in "biuf":
+                    # a (1,)-shaped gradient would broadcast onto every weight without a word
+                    raise InputError(f"a parameter of shape {p.shape} has a gradient of shape {grad.shape} and "
+                                     f"dtype {grad.dtype}; it must be real numbers of the parameter's shape")
+                self._update(p, grad, group, self.state.setdefault(p, {}))
 
     def _update(self, p, grad, group, state):  # pragma: no cover - abstract
         raise NotImplementedError
