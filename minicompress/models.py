@@ -33,7 +33,10 @@ def mlp(sizes, seed=None, flatten: bool = True) -> Sequential:
     rng = as_generator(seed)
     layers = [Flatten()] if flatten else []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(Linear(n_in, n_out, seed=rng))
+        try:
+            layers.append(Linear(n_in, n_out, seed=rng))
+        except InputError as err:
+            raise InputError(f"sizes {list(sizes)}: {err}") from None
         if i < len(sizes) - 2:
             layers.append(ReLU())
     return Sequential(*layers)

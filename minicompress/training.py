@@ -68,8 +68,8 @@ def fit(model: Module, optimizer: Optimizer, x: np.ndarray, y: np.ndarray, *, ep
     """
     if not isinstance(model, Module):
         raise InputTypeError(f"model must be a minicompress Module, got {type(model).__name__}")
-    if not isinstance(optimizer, Optimizer):
-        raise InputTypeError(f"optimizer must be a minicompress Optimizer, got {type(optimizer).__name__}")
+    if not all(callable(getattr(optimizer, m, None)) for m in ("zero_grad", "step")):
+        raise InputTypeError(f"optimizer must have zero_grad() and step(), got {type(optimizer).__name__}")
     epochs = check_int(epochs, "epochs", low=0)
     x, y = _check_xy(x, y)
     if not callable(loss_fn):
