@@ -51,34 +51,6 @@ def test_log_and_pow_fractional_gradients(rng):
     gradcheck(lambda a: a.log() + a**0.5, [t64(rng, 3, 4, positive=True)])
 
 
-BINARY = {
-    "add": lambda a, b: a + b,
-    "sub": lambda a, b: a - b,
-    "mul": lambda a, b: a * b,
-    "div": lambda a, b: a / b,
-    "where": lambda a, b: F.where(a.data > 0, a, b),
-    "concat": lambda a, b: F.concatenate([a, b], axis=0),
-}
-
-
-@pytest.mark.parametrize("name", sorted(BINARY))
-def test_binary_gradients(name, rng):
-    a, b = t64(rng, 3, 4), t64(rng, 3, 4, positive=True)
-    gradcheck(BINARY[name], [a, b])
-
-
-@pytest.mark.parametrize("shape_a,shape_b", [((3, 4), (4,)), ((3, 1), (1, 4)), ((2, 3, 4), (3, 1))])
-def test_broadcasting_gradients(shape_a, shape_b, rng):
-    a, b = t64(rng, *shape_a), t64(rng, *shape_b, positive=True)
-    gradcheck(lambda a, b: a * b + a / b - b, [a, b])
-
-
-@pytest.mark.parametrize("shape_a,shape_b", [((3, 4), (4, 5)), ((4,), (4, 2)), ((3, 4), (4,)),
-                                             ((2, 3, 4), (4, 5))])
-def test_matmul_gradients(shape_a, shape_b, rng):
-    gradcheck(lambda a, b: a @ b, [t64(rng, *shape_a), t64(rng, *shape_b)])
-
-
 def test_linear_conv_pool_gradients(rng):
     x, w, b = t64(rng, 5, 4), t64(rng, 3, 4), t64(rng, 3)
     gradcheck(lambda x, w, b: F.linear(x, w, b), [x, w, b])

@@ -194,6 +194,12 @@ def test_seed_none_draws_from_the_package_generator():
         np.testing.assert_array_equal(first, second)
     assert not np.array_equal(runs[0][1], runs[0][2])  # the generator advances with each draw
     assert minicompress.initial_seed() == 7
+    early = Dropout(0.5)  # built before manual_seed: it holds the package generator, reseeded in place
+    masks = []
+    for _ in range(2):
+        minicompress.manual_seed(11)
+        masks.append(early(x).data)
+    np.testing.assert_array_equal(*masks)
 
 
 def test_an_explicit_seed_wins_over_the_package_generator():
