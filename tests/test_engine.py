@@ -377,3 +377,29 @@ def test_max_pool2d_gradients_on_any_geometry(geometry, seed):
 def test_dropout_gradient_is_the_mask(shape, p, seed):
     """With a fixed seed the mask is a constant: the gradient is the same mask, scaled."""
     gradcheck(lambda a: F.dropout(a, p, training=True, seed=seed), [Tensor(float64_array(shape, seed))])
+
+
+def test_tensor_refuses_what_is_not_real_numbers():
+    for data, what in [(np.array([1 + 2j]), "complex128"), (np.array([None]), "object"), (["a"], "<U1"),
+                       ([[1.0], [1.0, 2.0]], "array of real numbers")]:
+        with pytest.raises(TypeError, match=what):
+            Tensor(data)
+    with pytest.raises(ValueError, match="beyond the range of float32"):
+        Tensor(np.array([1e300]), dtype=np.float32)
+    with pytest.raises(TypeError, match="dtype must be a NumPy float dtype"):
+        Tensor([1, 2], dtype=np.int32)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        Tensor(np.ones(2)) + Tensor(np.ones(3))
+    with pytest.raises(ValueError, match=r"sum\(axis=2\) of shape \(2,\)"):
+        Tensor(np.ones(2)).sum(axis=2)
+    with pytest.raises(ValueError, match="max"):
+        Tensor(np.ones((0, 2))).max(axis=0)
+
+
+def test_empty_batches_flatten_and_transpose_like_numpy():
+    x = Tensor(np.zeros((0, 3, 2)))
+    assert x.flatten().shape == (0, 6)
+    a = Tensor(np.arange(6.0).reshape(2, 3))
+    assert a.transpose().shape == a.transpose(None).shape == a.T.shape == (3, 2)
+    with pytest.raises(ValueError, match="start_dim"):
+        a.flatten(2)

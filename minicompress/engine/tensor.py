@@ -60,7 +60,8 @@ def _as_array(data, dtype=None) -> np.ndarray:
             raise InputTypeError(f"dtype must be a NumPy float dtype (float16/32/64), got {dtype}")
     arr = _real_array(data)
     if dtype is not None:
-        out = arr.astype(dtype, copy=False)
+        with np.errstate(over="ignore"):  # checked just below, with a message that says what happened
+            out = arr.astype(dtype, copy=False)
         if out.dtype.itemsize < arr.dtype.itemsize and arr.dtype.kind == "f" and (
             np.isinf(out) & np.isfinite(arr)
         ).any():
@@ -264,7 +265,12 @@ class Tensor:
     # gives them to ``Tensor``, so that this file and ``ops.py`` never import each other.
 
     def flatten(self, start_dim: int = 1):
-        return self.reshape(*self.shape[:start_dim], -1)
+        """Merge the axes from ``start_dim`` on into one (``(N, C, H, W) -> (N, C*H*W)`` by default)."""
+        ok = isinstance(start_dim, int) and not isinstance(start_dim, bool)
+        if not ok or not -self.ndim <= start_dim < max(self.ndim, 1):
+            raise InputError(f"flatten: start_dim must be an axis of a {self.ndim}-d tensor, got {start_dim!r}")
+        # the size, not -1: an empty batch (0, ...) has no size for -1 to infer
+        return self.reshape(*self.shape[:start_dim], int(np.prod(self.shape[start_dim:])))
 
     @property
     def T(self):
