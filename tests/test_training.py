@@ -128,6 +128,7 @@ def _rewrite(path, **changes):
     ({"0.weight": np.zeros((3, 3))}, r"'0.weight' has shape \(3, 3\)"),
     ({"__meta__": None}, "no __meta__"),
     ({"__meta__": np.array("{not json")}, "corrupt __meta__"),
+    ({"0.weight": np.ones((2, 2), dtype=complex)}, "'0.weight' has dtype complex128; only real numbers"),  # issue 15
 ])
 def test_bad_checkpoints_are_refused(tmp_path, change, match):
     path = tmp_path / "m.npz"
