@@ -50,8 +50,10 @@ PACKAGES = {
     "io": (3, "`.npz` save/load of models (no pickle, atomic write)", ("<layers 0-2>",)),
     "training": (3, "`fit`/`evaluate`/`predict`", ("<layers 0-2>",)),
     "pretrained": (3, "trained zoo models, cached by checksum", ("<layers 0-2>", "models", "io", "training")),
-    "compress": (4, "the techniques: `pruning/`, `quantization/`, `sparse`, `kmeans`, `huffman`, `packing`, "
-                    "`distill`, `hints`, `transfer`", ("<layers 0-3>",)),
+    "compress": (4, "the techniques: `pruning/`, `quantization/`, `weights.py`, `bitpack.py`, `relative_csr.py`, "
+                    "`sparse_inference.py`, `kmeans.py`, `huffman.py`, `packing.py`, `deep_compression.py`, "
+                    "`kd_loss.py`, `distill.py`, `hints.py`, `transfer.py`, `documents_distill.py` (what a technique "
+                    "returns: `minicompress/compress/__init__.py`)", ("<layers 0-3>",)),
     "demo": (5, "the demo's stages, table, `report.json` and plots", ("<layers 0-4>",)),
     "course": (5, "the course companion", ("<layers 0-4>",)),
     "interop": (5, "ONNX export and safetensors import", ("<layers 0-4>",)),
