@@ -248,7 +248,7 @@ def test_fit_evaluate_predict_check_their_arguments():
         evaluate(model, x, np.array(["a"] * 4))
     with pytest.raises(ValueError, match="x has 4 samples but y has 3"):
         evaluate(model, x, y[:3])
-    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         predict(model, x, batch_size=0)
 
 

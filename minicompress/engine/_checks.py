@@ -46,9 +46,11 @@ def check_number(value, name: str, *, low=None, high=None, low_open: bool = Fals
 def check_int(value, name: str, *, low: int | None = None) -> int:
     """``value`` as an int (bools refused) that is at least ``low``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InputTypeError(f"{name} must be an integer, got {type(value).__name__}")
+        wanted = "a positive integer" if low == 1 else "an integer"
+        raise InputTypeError(f"{name} must be {wanted}, got {type(value).__name__} {value!r:.40}")
     if low is not None and value < low:
-        raise InputError(f"{name} must be an integer >= {low}, got {value}")
+        wanted = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise InputError(f"{name} must be {wanted}, got {value}")
     return int(value)
 
 

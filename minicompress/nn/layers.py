@@ -13,17 +13,11 @@ import numpy as np
 
 import minicompress.engine.functional as F
 from minicompress.engine import Tensor
-from minicompress.engine._checks import check_probability
+from minicompress.engine._checks import check_int, check_probability
 from minicompress.errors import InputError, InputTypeError
 from minicompress.nn.init import INITIALIZERS, default_uniform, fans
 from minicompress.nn.module import Module, Parameter
 from minicompress.rng import as_generator
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _input(x, layer) -> Tensor:
@@ -63,8 +57,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, init="default", seed=None):
         super().__init__()
-        self.in_features = _positive_int("in_features", in_features)
-        self.out_features = _positive_int("out_features", out_features)
+        self.in_features = check_int(in_features, "in_features", low=1)
+        self.out_features = check_int(out_features, "out_features", low=1)
         self.init = init
         rng = as_generator(seed)
         self.weight = Parameter(_init_weight((self.out_features, self.in_features), init, rng,
@@ -98,13 +92,11 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  init="default", seed=None):
         super().__init__()
-        self.in_channels = _positive_int("in_channels", in_channels)
-        self.out_channels = _positive_int("out_channels", out_channels)
-        self.kernel_size = _positive_int("kernel_size", kernel_size)
-        self.stride = _positive_int("stride", stride)
-        if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
-            raise InputError(f"padding must be an integer >= 0, got {padding!r}")
-        self.padding = int(padding)
+        self.in_channels = check_int(in_channels, "in_channels", low=1)
+        self.out_channels = check_int(out_channels, "out_channels", low=1)
+        self.kernel_size = check_int(kernel_size, "kernel_size", low=1)
+        self.stride = check_int(stride, "stride", low=1)
+        self.padding = check_int(padding, "padding", low=0)
         self.init = init
         rng = as_generator(seed)
         shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
@@ -131,8 +123,8 @@ class Conv2d(Module):
 class MaxPool2d(Module):
     def __init__(self, kernel_size=2, stride=None):
         super().__init__()
-        self.kernel_size = _positive_int("kernel_size", kernel_size)
-        self.stride = None if stride is None else _positive_int("stride", stride)
+        self.kernel_size = check_int(kernel_size, "kernel_size", low=1)
+        self.stride = None if stride is None else check_int(stride, "stride", low=1)
 
     def forward(self, x):
         return F.max_pool2d(_input(x, self), self.kernel_size, self.stride)
