@@ -386,6 +386,8 @@ def test_tensor_refuses_what_is_not_real_numbers():
             Tensor(data)
     with pytest.raises(ValueError, match="beyond the range of float32"):
         Tensor(np.array([1e300]), dtype=np.float32)
+    with pytest.raises(ValueError, match="beyond the range of float16"):
+        Tensor(np.array([2**40]), dtype=np.float16)
     with pytest.raises(TypeError, match="dtype must be a NumPy float dtype"):
         Tensor([1, 2], dtype=np.int32)
     with pytest.raises(ValueError, match="do not broadcast"):

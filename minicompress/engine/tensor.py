@@ -62,7 +62,7 @@ def _as_array(data, dtype=None) -> np.ndarray:
     if dtype is not None:
         with np.errstate(over="ignore"):  # checked just below, with a message that says what happened
             out = arr.astype(dtype, copy=False)
-        if out.dtype.itemsize < arr.dtype.itemsize and arr.dtype.kind == "f" and (
+        if (arr.dtype.kind in "iu" or out.dtype.itemsize < arr.dtype.itemsize) and (
             np.isinf(out) & np.isfinite(arr)
         ).any():
             raise InputError(f"data has finite values beyond the range of {out.dtype} (they would become inf)")
