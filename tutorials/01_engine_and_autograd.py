@@ -172,8 +172,7 @@ print(f"one epoch: {history[0]['seconds']:.2f} s, {history[0]['samples_per_secon
 #     return p                                     # forgot: / N
 # ```
 #
-# `minicompress check my_exercises/engine.py --chapter engine` prints (the 16 "not started"
-# lines left out; exit code 1):
+# `minicompress check my_exercises/engine.py --task engine.softmax_cross_entropy_backward` prints (exit code 1):
 #
 # ```
 # engine.softmax_cross_entropy_backward  fail  hand-worked example ((1/2 - onehot) / N with N = 2): max abs diff 0.25, 4 of 4 differ; first at index (0, 0): expected -0.25, got -0.5; inputs: logits=array([[0., 0.],
@@ -182,8 +181,8 @@ print(f"one epoch: {history[0]['seconds']:.2f} s, {history[0]['samples_per_secon
 #      [ 0.5, -0.5]])
 #     diagnosis: your cross-entropy gradient is not divided by N: the loss is the mean over the batch (reduction='mean')
 #
-# engine:            16 not started, 1 fail
-# 0 of 17 tasks pass (1 implemented) in 0.1 s
+# engine:            1 fail
+# 0 of 1 tasks pass (1 implemented) in 0.1 s
 # ```
 #
 # ### Explore further

@@ -162,19 +162,18 @@ savefig(fig, "03_threshold_clipping.png")
 #     return np.where(np.abs(w) >= T, t, w).astype(w.dtype)
 # ```
 #
-# `minicompress check my_exercises/equations.py --chapter equations` prints (the "not started"
-# lines left out; exit code 1):
+# `minicompress check my_exercises/equations.py --task equations.threshold_clip` prints (exit code 1):
 #
 # ```
-# equations.threshold_clip                  fail  hand-worked example (|w| = T is kept; -3 becomes +0.25): max abs diff 1.25, 2 of 5 differ; first at index (1,): expected -1.0, got 0.25; inputs: w=array([-3. , -1. ,  0.5,  1. ,  2. ]), T=1.0, t=0.25; expected: array([ 0.25, -1.  ,  0.5 ,  1.  ,  0.25]); got: array([0.25, 0.25, 0.5 , 0.25, 0.25])
+# equations.threshold_clip  fail  hand-worked example (|w| = T is kept; -3 becomes +0.25): max abs diff 1.25, 2 of 5 differ; first at index (1,): expected -1.0, got 0.25; inputs: w=array([-3. , -1. ,  0.5,  1. ,  2. ]), T=1.0, t=0.25; expected: array([ 0.25, -1.  ,  0.5 ,  1.  ,  0.25]); got: array([0.25, 0.25, 0.5 , 0.25, 0.25])
 #     diagnosis: you replace weights with |w| = T too; E1's test is strict: |w| > T
 #
-# equations:         1 fail, 11 not started
-# 0 of 12 tasks pass (1 implemented) in 0.0 s
+# equations:         1 fail
+# 0 of 1 tasks pass (1 implemented) in 0.1 s
 # ```
 #
-# The function may also be named `E1`, the documents' id; `--task equations.threshold_clip` (or
-# `--task E1`) checks it alone.
+# The function may also be named `E1`, the documents' id, and `--task E1` selects it too;
+# `--chapter equations` checks the whole chapter (every other task "not started").
 #
 # ### Explore further
 #

@@ -190,7 +190,7 @@ for bits in (4, 2):
 #
 # <!-- exercises:start -->
 #
-# **quantization**: write these functions (18 tasks)
+# **quantization**: write these functions (20 tasks)
 #
 # | task | write | also accepted as |
 # |---|---|---|
@@ -203,15 +203,17 @@ for bits in (4, 2):
 # | `quantization.get_quantization_scale_for_weight` | `get_quantization_scale_for_weight(weight, bitwidth)`: Symmetric scale of a weight tensor: ``S = max\|w\| / q_max`` with ``q_max = 2^(b-1) - 1``. | – |
 # | `quantization.linear_quantize_weight_per_channel` | `linear_quantize_weight_per_channel(tensor, bitwidth)`: Symmetric per-output-channel weight quantization (MIT lab 2). | – |
 # | `quantization.linear_quantize_bias_per_output_channel` | `linear_quantize_bias_per_output_channel(bias, weight_scale, input_scale)`: A bias as int32 in accumulator units: ``q_b = clamp(rint(b / (S_in S_w)), -2^31, 2^31 - 1)`` (MIT lab 2). | – |
-# | `quantization.quantized_linear` | `quantized_linear(input, weight, bias, feature_bitwidth, weight_bitwidth, input_zero_point, output_zero_point, input_scale, weight_scale, output_scale)`: An integer fully connected layer: int8 in, int8 out, int32 accumulation (MIT lab 2's signature). | – |
-# | `quantization.quantized_conv2d` | `quantized_conv2d(input, weight, bias, feature_bitwidth, weight_bitwidth, input_zero_point, output_zero_point, input_scale, weight_scale, output_scale, stride, padding, dilation, groups)`: An integer 2-D convolution: int8 in, int8 out, int32 accumulation (MIT lab 2's signature). | – |
+# | `quantization.shift_quantized_linear_bias` | `shift_quantized_linear_bias(quantized_bias, quantized_weight, input_zero_point)`: Fold the input zero point into the int32 bias (MIT lab 2): ``b - Z_in * sum(w[c])`` per output channel. | – |
+# | `quantization.shift_quantized_conv2d_bias` | `shift_quantized_conv2d_bias(quantized_bias, quantized_weight, input_zero_point)`: Fold the input zero point into the int32 bias (MIT lab 2): ``b - Z_in * sum(w[c])`` per output channel. | – |
+# | `quantization.quantized_linear` | `quantized_linear(input, weight, bias, feature_bitwidth, weight_bitwidth, input_zero_point, output_zero_point, input_scale, weight_scale, output_scale)`: An integer fully connected layer: int8 in, int8 out, int32 accumulation (MIT 6.5940 lab 2). | – |
+# | `quantization.quantized_conv2d` | `quantized_conv2d(input, weight, bias, feature_bitwidth, weight_bitwidth, input_zero_point, output_zero_point, input_scale, weight_scale, output_scale, stride, padding, dilation, groups)`: An integer 2-D convolution: int8 in, int8 out, int32 accumulation (MIT 6.5940 lab 2). | – |
 # | `quantization.quantize_multiplier` | `quantize_multiplier(multiplier)`: A requantization multiplier M > 0 as an int32 mantissa and a power-of-two exponent (TFLite). | – |
-# | `quantization.fake_quantize` | `fake_quantize(input, scale, zero_point, quant_min, quant_max)`: Quantize and dequantize in one step (the forward pass of QAT): ``y = (clamp(rint(x / S) + Z, quant_min, quant_max) - Z) * S``. | `fake_quantize_per_tensor_affine` (PyTorch (torch.fake_quantize_per_tensor_affine)) |
+# | `quantization.fake_quantize` | `fake_quantize(input, scale, zero_point, quant_min, quant_max)`: Quantize and dequantize in one step (the forward pass of QAT): ``y = (clamp(rint(x / S) + Z, quant_min, quant_max) - Z) * S``. | `fake_quantize_per_tensor_affine` (PyTorch) |
 # | `quantization.fake_quantize_backward` | `fake_quantize_backward(input, grad_output, scale, zero_point, quant_min, quant_max)`: The straight-through estimator: the gradient of ``fake_quantize`` with respect to ``input``. | – |
 # | `quantization.pack_int4` | `pack_int4(values)`: Pack signed 4-bit integers two per byte. | – |
 # | `quantization.unpack_int4` | `unpack_int4(packed, count)`: Inverse of ``pack_int4``: the first ``count`` signed 4-bit values from the packed bytes. | – |
 # | `quantization.minmax_observer` | `minmax_observer(batches)`: The range a min-max observer records over calibration batches: (smallest value, largest value) seen. | – |
-# | `quantization.moving_average_observer` | `moving_average_observer(batches, momentum=0.9)`: The range a moving-average observer records: an exponential moving average of each batch's min and max. | – |
+# | `quantization.moving_average_observer` | `moving_average_observer(batches, averaging_constant=0.01)`: The range a moving-average observer records: an exponential moving average of each batch's min and max. | – |
 #
 # ```bash
 # minicompress exercises --chapter quantization --out my_exercises   # one stub per task
@@ -244,15 +246,14 @@ for bits in (4, 2):
 #     return -(2 ** (bitwidth - 1) - 1), 2 ** (bitwidth - 1) - 1
 # ```
 #
-# `minicompress check my_exercises/quantization.py --chapter quantization` prints (the
-# "not started" lines left out; exit code 1):
+# `minicompress check my_exercises/quantization.py --task quantization.get_quantized_range` prints (exit code 1):
 #
 # ```
-# quantization.get_quantized_range                      fail  hand-worked example (two's complement int8): item 0: expected -128, got -127; inputs: bitwidth=8; expected: (-128, 127); got: (-127, 127)
+# quantization.get_quantized_range  fail  hand-worked example (two's complement int8): item 0: expected -128, got -127; inputs: bitwidth=8; expected: (-128, 127); got: (-127, 127)
 #     diagnosis: your range is [-(2^(b-1) - 1), 2^(b-1) - 1], e.g. [-127, 127] (TFLite's symmetric weights); this task uses the full two's complement range [-2^(b-1), 2^(b-1) - 1] = [-128, 127]
 #
-# quantization:      1 fail, 17 not started
-# 0 of 18 tasks pass (1 implemented) in 0.0 s
+# quantization:      1 fail
+# 0 of 1 tasks pass (1 implemented) in 0.1 s
 # ```
 #
 # Mind the rounding: the documents' E2, E4 and E6 round half *away from zero* (四舍五入), while

@@ -303,15 +303,14 @@ print(f"tutorial ran in {time.perf_counter() - start:.0f} s")
 #     return float(alpha * kl + (1 - alpha) * ce)          # forgot: alpha * T**2 * kl
 # ```
 #
-# `minicompress check my_exercises/distillation.py --chapter distillation` prints (the
-# "not started" lines left out; exit code 1):
+# `minicompress check my_exercises/distillation.py --task distillation.kd_loss` prints (exit code 1):
 #
 # ```
-# distillation.kd_loss                    fail  hand-worked example (q = [1/4, 3/4], p = [1/2, 1/2]: KL = 0.25 ln(0.5) + 0.75 ln(1.5); CE = ln 2): expected 1.3930698778090684, got 0.41197960825054114; inputs: student_logits=array([[0., 0.]]), teacher_logits=array([[0.               , 4.394449154672439]]), labels=array([1]), T=4.0, alpha=0.5; expected: 1.3930698778090684; got: 0.41197960825054114
+# distillation.kd_loss  fail  hand-worked example (q = [1/4, 3/4], p = [1/2, 1/2]: KL = 0.25 ln(0.5) + 0.75 ln(1.5); CE = ln 2): expected 1.3930698778090684, got 0.41197960825054114; inputs: student_logits=array([[0., 0.]]), teacher_logits=array([[0.               , 4.394449154672439]]), labels=array([1]), T=4.0, alpha=0.5; expected: 1.3930698778090684; got: 0.41197960825054114
 #     diagnosis: your loss lacks the T^2 factor: the soft term is alpha * T^2 * KL (its gradient shrinks like 1/T^2 otherwise)
 #
-# distillation:      4 not started, 1 fail
-# 0 of 5 tasks pass (1 implemented) in 0.1 s
+# distillation:      1 fail
+# 0 of 1 tasks pass (1 implemented) in 0.1 s
 # ```
 #
 # ### Explore further

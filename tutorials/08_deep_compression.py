@@ -201,15 +201,14 @@ for label, bad in (("truncated", data[:100]), ("wrong magic", b"ZZZZ" + data[4:]
 #         codebook.centroids[k] = np.mean(flat[codebook.labels == k])
 # ```
 #
-# `minicompress check my_exercises/deep_compression.py --chapter deep_compression` prints (the
-# "not started" lines left out; exit code 1):
+# `minicompress check my_exercises/deep_compression.py --task deep_compression.update_codebook` prints (exit code 1):
 #
 # ```
-# deep_compression.update_codebook        fail  hand-worked example (centroid 0: (1 + 3 + 2) / 3 = 2; centroid 1: 10; centroid 2 (no weights): stays 5): after the call, 'codebook' (changed in place) is wrong: item 0: max abs diff 0.0, 1 of 3 differ; first at index (2,): expected 5.0, got nan; inputs: fp32_tensor=array([ 1.,  3., 10.,  2.]), codebook=(array([0., 0., 5.]), array([0, 0, 1, 0])); expected: (array([ 2., 10.,  5.]), array([0, 0, 1, 0])); got: (array([ 2., 10., nan]), array([0, 0, 1, 0]))
+# deep_compression.update_codebook  fail  hand-worked example (centroid 0: (1 + 3 + 2) / 3 = 2; centroid 1: 10; centroid 2 (no weights): stays 5): after the call, 'codebook' (changed in place) is wrong: item 0: max abs diff 0.0, 1 of 3 differ; first at index (2,): expected 5.0, got nan; inputs: fp32_tensor=array([ 1.,  3., 10.,  2.]), codebook=(array([0., 0., 5.]), array([0, 0, 1, 0])); expected: (array([ 2., 10.,  5.]), array([0, 0, 1, 0])); got: (array([ 2., 10., nan]), array([0, 0, 1, 0]))
 #     diagnosis: your centroid with no weights became NaN (the mean of nothing, as MIT's lab code gives); this task keeps its previous value
 #
-# deep_compression:  5 not started, 1 fail
-# 0 of 6 tasks pass (1 implemented) in 0.1 s
+# deep_compression:  1 fail
+# 0 of 1 tasks pass (1 implemented) in 0.2 s
 # ```
 #
 # ### Explore further
