@@ -165,12 +165,14 @@ print(f"tutorial ran in {time.perf_counter() - start:.0f} s")
 # ### Write it yourself
 #
 # Transfer learning has no tasks of its own in the course companion: it is a procedure (replace
-# the head, freeze or not, fine-tune), and each of its steps is a function you have already
-# written elsewhere. The closest checks are the **distillation** chapter's (tutorial 06), which
-# also reuses a trained network's outputs, and the **optim** chapter's (tutorial 02), whose SGD
-# and Adam steps are what fine-tuning runs:
+# the head, freeze the body or not, fine-tune) built from pieces that other chapters check. The
+# closest are the **optim** chapter's SGD and Adam steps (tutorial 02), which are what
+# fine-tuning runs, and the **distillation** chapter's (tutorial 06), the other way this course
+# reuses a trained network:
 #
 # ```bash
+# minicompress exercises --chapter optim --out my_exercises
+# minicompress check my_exercises/optim.py --chapter optim
 # minicompress exercises --chapter distillation --out my_exercises
 # minicompress check my_exercises/distillation.py --chapter distillation
 # python -m pytest -m transfer          # this chapter's own tests, on minicompress's code
