@@ -113,6 +113,10 @@ def test_np_round_fails_with_an_exact_tie_and_is_diagnosed(capsys):
     # the hand-worked example with exact .5 ties fails first: 0.5 must round to 1, np.round gives 0
     assert "hand-worked example" in text and "expected 1.0, got 0.0" in text and "w=array([ 0.5 ," in text
     assert "rounds half to even (np.round); this task rounds half away from zero" in text
+    readme = (ROOT / "README.md").read_text()
+    shown = [line for line in lines if line.startswith("equations.quantize_pow2_step") or "diagnosis:" in line]
+    assert len(shown) == 2 and all(line in readme for line in shown), (
+        "the README's example failure is not what minicompress check prints")
 
 
 def test_a_known_mistake_is_named(tmp_path, capsys):
