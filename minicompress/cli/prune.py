@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 
+from minicompress.cli.common import check_outputs, finite_float, load_model_arg, write_json
 from minicompress.cli.errors import UsageError
 
 METHODS = ("l1", "random", "ln-structured", "global", "e3", "e5")
@@ -40,7 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("model", help="input model file (.npz written by minicompress)")
     parser.add_argument("--method", choices=METHODS, default="l1",
                         help="pruning method (default l1); see below")
-    parser.add_argument("--amount", type=float, default=0.5,
+    parser.add_argument("--amount", type=finite_float, default=0.5,
                         help="fraction in [0, 1] to prune (E3: the retention ratio r; "
                              "E5: the candidate proportion p); default 0.5")
     parser.add_argument("--out", required=True, help="where to write the pruned model (.npz)")
@@ -48,7 +47,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="also write the sparsity report as JSON to PATH")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed for --method random and e5 (default 0)")
-    parser.add_argument("--k", type=float, default=1.0,
+    parser.add_argument("--k", type=finite_float, default=1.0,
                         help="E5's removal band in standard deviations (default 1.0)")
     parser.add_argument("--shrink", action="store_true",
                         help="after ln-structured pruning, remove the pruned neurons/filters "
@@ -94,23 +93,22 @@ def _prune(model, args):
 
 def run(args) -> int:
     import minicompress.compress.pruning as P
-    from minicompress.io import atomic_write, load_model, save_model
+    from minicompress.io import save_model
 
     if not 0.0 <= args.amount <= 1.0:
         raise UsageError(f"--amount must be in [0, 1], got {args.amount}")
-    if not os.path.exists(args.model):
-        raise UsageError(f"model file {args.model!r} does not exist")
-    model = load_model(args.model)
+    if not 1 <= args.index_bits <= 32:
+        raise UsageError(f"--index-bits must be in [1, 32], got {args.index_bits}")
+    check_outputs(out=args.out, json=args.json)
+    model = load_model_arg(args.model)
     dense_params = model.num_parameters()
     model, requested = _prune(model, args)
     report = P.sparsity_report(model, requested=requested, index_bits=args.index_bits)
     report.update(method=args.method, amount=args.amount, input=args.model, output=args.out,
                   parameters_before=dense_params, parameters_after=model.num_parameters())
     save_model(model, args.out, {"pruning": {"method": args.method, "amount": args.amount}})
+    write_json(args.json, report)  # every file before the first line of output
     print(P.format_report(report))
     print(f"method {args.method}, amount {args.amount}: weights sparsity "
           f"{report['weights']['sparsity']:.4f}; saved {args.out}")
-    if args.json:
-        text = json.dumps(report, indent=2)
-        atomic_write(args.json, lambda f: f.write(text.encode()))
     return 0

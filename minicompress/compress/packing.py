@@ -221,7 +221,7 @@ def _rebuild(header, data, start):
                           gaps=gaps.astype(np.int64), values=vals)
         w = csr.to_dense().reshape(entry["shape"]).astype(np.float32)
         layer.weight.data = w
-        layer.register_buffer("weight_mask", (w != 0).astype(np.float32))
+        layer.register_buffer("weight_mask", w != 0)  # bool, as every pruning mask
         if layer.bias is not None:
             layer.bias.data = np.frombuffer(next(sections), dtype="<f4").astype(np.float32)
     return model
