@@ -101,7 +101,7 @@ def atomic_write(path, write) -> None:
     except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        if isinstance(err, OSError) and err.filename in (tmp, target, None):
+        if isinstance(err, OSError) and err.errno is not None and err.filename in (tmp, target, None):
             raise OSError(err.errno, err.strerror, user_path) from None
         raise
     _fsync_folder(folder)

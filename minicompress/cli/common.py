@@ -95,6 +95,21 @@ def load_model_arg(path, option: str | None = None):
     return load_model(path)
 
 
+def unpack_arg(path):
+    """Read a packed .mcz file named on the command line; errors name the file."""
+    from minicompress.compress.packing import unpack
+    from minicompress.errors import InputError
+
+    if not os.path.exists(path):
+        raise UsageError(f"packed file {path!r} does not exist")
+    if os.path.isdir(path):
+        raise UsageError(f"{path!r} is a folder; give a packed .mcz file")
+    try:
+        return unpack(path)
+    except InputError as err:
+        raise UsageError(f"{path!r}: {err}") from None
+
+
 def mnist10k_accuracy(model) -> float | None:
     """Test accuracy on the 2,000 mnist10k test digits, or None for a model that does not take them."""
     from minicompress.data import load_mnist10k

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 
-from minicompress.cli.common import add_json_option, check_outputs, load_model_arg, mnist10k_accuracy, write_json
+from minicompress.cli.common import (
+    add_json_option,
+    check_outputs,
+    load_model_arg,
+    mnist10k_accuracy,
+    unpack_arg,
+    write_json,
+)
 from minicompress.cli.errors import UsageError
 
 HELP = """\
@@ -45,7 +52,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _unpack(args) -> int:
-    from minicompress.compress.packing import unpack
     from minicompress.io import save_model
 
     if args.cluster_bits is not None or args.gap_bits is not None:
@@ -54,11 +60,7 @@ def _unpack(args) -> int:
         raise UsageError(f"--unpack writes a .npz model, but --out {args.out!r} ends in .mcz; "
                          "name it .npz (to write a .mcz, pack without --unpack)")
     check_outputs(out=args.out, json=args.json)
-    if not os.path.exists(args.model):
-        raise UsageError(f"packed file {args.model!r} does not exist")
-    if os.path.isdir(args.model):
-        raise UsageError(f"{args.model!r} is a folder; give a packed .mcz file")
-    model = unpack(args.model)
+    model = unpack_arg(args.model)
     result = {"input": args.model, "file_bytes": os.path.getsize(args.model), "accuracy": mnist10k_accuracy(model),
               "parameters": model.num_parameters()}
     if args.out:  # every file before the first line of output

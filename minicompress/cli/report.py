@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from minicompress.cli.common import add_json_option, check_outputs, load_model_arg, write_json
+from minicompress.cli.common import add_json_option, check_outputs, load_model_arg, unpack_arg, write_json
 from minicompress.cli.errors import UsageError
 
 _NPZ, _MCZ = b"PK\x03\x04", b"MCPK"
@@ -100,9 +100,7 @@ def _model_report(args, kind) -> int:
     if kind == "npz":
         model = load_model_arg(args.path)
     else:
-        from minicompress.compress.packing import unpack
-
-        model = unpack(args.path)
+        model = unpack_arg(args.path)
     result = sparsity_report(model, index_bits=args.index_bits)
     result["file"] = {"path": args.path, "format": kind, "bytes": os.path.getsize(args.path)}
     if args.evaluate:
