@@ -17,7 +17,6 @@ import json
 import os
 import stat
 import tempfile
-import zipfile
 
 import numpy as np
 
@@ -135,6 +134,9 @@ def save_model(model: Module, path, metadata: dict | None = None) -> None:
     arrays = dict(model.state_dict())
     if "__meta__" in arrays:
         raise InputError("a parameter may not be called __meta__")
+    for name, arr in arrays.items():
+        # what load_model would refuse is never written (a diverged training, for one)
+        _checked_array(f"not saved to {os.fspath(path)!r}", name, np.asarray(arr))
     arrays["__meta__"] = np.array(json.dumps(meta))
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
@@ -150,9 +152,11 @@ def read_model_file(path) -> tuple[dict, dict]:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-        # allow_pickle=False refuses object arrays; say so plainly rather than suggest unpickling.
-        reason = "it holds pickled objects, which are never loaded" if "pickle" in str(err) else str(err)
+    except Exception as err:  # noqa: BLE001 - only reading the file happens here: any failure is a corrupt file
+        # (NumPy's parser lets SyntaxError, zlib.error, MemoryError... through, besides the BadZipFile
+        # and ValueError one expects.) allow_pickle=False refuses object arrays: say so plainly.
+        reason = ("it holds pickled objects, which are never loaded" if "pickle" in str(err)
+                  else f"{type(err).__name__}: {err}")
         raise InputError(f"{path!r} is not a readable minicompress model file: {reason}") from None
     if "__meta__" not in arrays:
         raise InputError(f"{path!r} has no __meta__ entry: not a minicompress model file")
@@ -168,21 +172,24 @@ def read_model_file(path) -> tuple[dict, dict]:
         raise InputError(f"{path!r}: version {meta.get('version')!r}; this minicompress reads {VERSION}")
     if not isinstance(meta.get("architecture"), list) or not isinstance(meta.get("metadata", {}), dict):
         raise InputError(f"{path!r}: corrupt __meta__ (no architecture list or a metadata that is not an object)")
-    return meta, {name: _checked_array(path, name, arr) for name, arr in arrays.items()}
+    return meta, {name: _checked_array(repr(path), name, arr) for name, arr in arrays.items()}
 
 
-def _checked_array(path, name: str, arr: np.ndarray) -> np.ndarray:
-    """``arr`` if a model may hold it: real numbers, all finite; a pruning mask as bool."""
+def _checked_array(where: str, name: str, arr: np.ndarray) -> np.ndarray:
+    """``arr`` if a model may hold it: real numbers, all finite; a pruning mask as bool.
+
+    ``where`` starts the error message (the file, or what was being done).
+    """
     if arr.dtype.kind not in "biuf":
-        raise InputError(f"{path!r}: parameter {name!r} has dtype {arr.dtype}; a model holds real numbers "
+        raise InputError(f"{where}: parameter {name!r} has dtype {arr.dtype}; a model holds real numbers "
                          "(float, int or bool), never complex, text or objects")
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
-        raise InputError(f"{path!r}: parameter {name!r} holds {bad} NaN or infinite value(s); "
+        raise InputError(f"{where}: parameter {name!r} holds {bad} NaN or infinite value(s); "
                          "a model's weights must be finite")
     if name.endswith("_mask"):
         if not np.isin(arr, (0, 1)).all():
-            raise InputError(f"{path!r}: pruning mask {name!r} holds values other than 0 and 1")
+            raise InputError(f"{where}: pruning mask {name!r} holds values other than 0 and 1")
         arr = arr.astype(bool)
     return arr
 
