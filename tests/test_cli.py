@@ -496,3 +496,22 @@ def test_unpacked_models_store_their_masks_as_bool(pruned_model_file, tmp_path, 
     assert main(["pack", "--unpack", str(tmp_path / "m.mcz"), "--out", str(tmp_path / "r.npz")]) == 0
     with np.load(tmp_path / "r.npz") as data:
         assert data["1.weight_mask"].dtype == bool
+
+
+def test_demo_into_a_closed_pipe_exits_0_with_its_files_written(tmp_path, monkeypatch):
+    """`minicompress demo | head`: the reader goes away; the demo still ends 0, its files all written."""
+    import io
+
+    from tests.test_fuzz_cli import demo_module
+
+    stage = {"name": "float32", "kind": "baseline", "test_accuracy": 0.95, "bytes": 1000, "ratio": 1.0,
+             "seconds": 1.0}
+    monkeypatch.setattr(demo_module(), "run_demo", lambda settings, out, **kw: {"stages": [stage]})
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["demo", "--quick", "--no-plots", "--out", str(tmp_path / "d")]) == 0
+    assert json.loads((tmp_path / "d" / "report.json").read_text())["stages"] == [stage]

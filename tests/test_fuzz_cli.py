@@ -206,6 +206,14 @@ def _reads_back(path):
         json.loads(open(path).read())
 
 
+def demo_module():
+    """The module the demo command takes run_demo from."""
+    import importlib.util
+
+    name = "minicompress.demo.run" if importlib.util.find_spec("minicompress.demo.run") else "minicompress.demo.stages"
+    return importlib.import_module(name)
+
+
 def _work(tmp_path_factory):
     return tmp_path_factory.mktemp("fuzz")
 
@@ -307,12 +315,10 @@ def test_fuzz_train(model, epochs, lr, batch, seed, out_kind, json_kind, fast_da
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_fuzz_demo_refuses_bad_options_before_any_work(seed, out_kind, extra, tmp_path_factory, capsys,
                                                        monkeypatch):
-    import minicompress.demo.stages
-
     def no_work(*args, **kwargs):
         raise AssertionError("the demo started work although an option is bad")
 
-    monkeypatch.setattr(minicompress.demo.stages, "run_demo", no_work)
+    monkeypatch.setattr(demo_module(), "run_demo", no_work)
     work = _work(tmp_path_factory)
     (work / "f").write_text("x")
     out = {"existing file": work / "f", "missing folder under a file": work / "f" / "sub",
@@ -329,13 +335,12 @@ def test_fuzz_demo_refuses_bad_options_before_any_work(seed, out_kind, extra, tm
 @FUZZ
 def test_fuzz_argument_lists(command, words, tmp_path_factory, capsys, monkeypatch):
     """Random words after a subcommand: argparse's mistakes are one line too, and no work starts."""
-    import minicompress.demo.stages
     import minicompress.pretrained
 
     def accepted(*args, **kwargs):
         raise SystemExit(0)  # the arguments were accepted and the work would start: stop here
 
-    monkeypatch.setattr(minicompress.demo.stages, "run_demo", accepted)
+    monkeypatch.setattr(demo_module(), "run_demo", accepted)
     monkeypatch.setattr(minicompress.pretrained, "train_model", accepted)
     work = _work(tmp_path_factory)
     monkeypatch.chdir(work)
