@@ -18,7 +18,6 @@ by their own tests.) ``MINICOMPRESS_FUZZ_COUNTS=path.json`` writes the counts of
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from minicompress.errors import InputError
+from tests.fuzz_counts import write_counts
 
 pytestmark = pytest.mark.equations
 
@@ -41,12 +41,7 @@ FUZZ = settings(max_examples=int(os.environ.get("MINICOMPRESS_FUZZ_EXAMPLES", "4
 @pytest.fixture(scope="module", autouse=True)
 def _report_counts():
     yield
-    path = os.environ.get("MINICOMPRESS_FUZZ_COUNTS")
-    if path:
-        old = json.loads(open(path).read()) if os.path.exists(path) else {}
-        old["api"] = dict(COUNTS)
-        with open(path, "w") as f:
-            json.dump(old, f, indent=2)
+    write_counts("api", COUNTS)
 
 
 # ------------------------------------------------------------------ spoiling an argument

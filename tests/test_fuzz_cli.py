@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from minicompress.cli.main import main
+from tests.fuzz_counts import write_counts
 
 pytestmark = pytest.mark.cli
 
@@ -43,12 +44,7 @@ TEMPORARY = (".tmp-", ".write-test-")
 @pytest.fixture(scope="module", autouse=True)
 def _report_counts():
     yield
-    path = os.environ.get("MINICOMPRESS_FUZZ_COUNTS")
-    if path:
-        old = json.loads(open(path).read()) if os.path.exists(path) else {}
-        old["cli"] = dict(COUNTS)
-        with open(path, "w") as f:
-            json.dump(old, f, indent=2)
+    write_counts("cli", COUNTS)
 
 
 @pytest.fixture(scope="module")

@@ -71,11 +71,18 @@ def check_outputs(**options) -> None:
             raise UsageError(f"cannot write {flag} {path!r}: folder {os.path.dirname(path) or '.'!r} "
                              "does not exist")
         try:
-            # os.access is not enough (root, read-only mounts): create and remove a real file.
-            with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
-                pass
+            probe_writable(folder)
         except OSError as err:
             raise UsageError(f"cannot write {flag} {path!r}: {err.strerror or err}") from None
+
+
+def probe_writable(folder) -> None:
+    """Create and remove a file in ``folder``: ``OSError`` if that is not possible.
+
+    ``os.access`` is not enough (root ignores permissions, a read-only mount does not).
+    """
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+        pass
 
 
 def check_writable_file(path, option: str = "out") -> None:

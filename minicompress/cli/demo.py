@@ -21,10 +21,10 @@ import argparse
 import os
 import platform
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 
+from minicompress.cli.common import probe_writable
 from minicompress.cli.errors import UsageError
 
 
@@ -62,9 +62,7 @@ def prepare_out_dir(path, option: str = "--out") -> str:
         raise UsageError(f"{option} {path!r} exists and is not a folder")
     try:
         os.makedirs(path, exist_ok=True)
-        # os.access is not enough (root, read-only mounts): write and remove a real file.
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
-            pass
+        probe_writable(path)
     except OSError as err:
         raise UsageError(f"cannot write to {option} {path!r}: {err.strerror or err}") from None
     return path
