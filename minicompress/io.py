@@ -201,8 +201,9 @@ def load_model(path) -> Sequential:
         model = from_architecture(meta["architecture"])
     except InputError as err:
         raise InputError(f"{os.fspath(path)!r}: its architecture cannot be built: {err}") from None
-    except (TypeError, ValueError, AttributeError) as err:
-        # the layer list comes from the file: a wrong entry is a corrupt file, not a bug of ours
+    except (TypeError, ValueError, AttributeError, MemoryError) as err:
+        # the layer list comes from the file: a wrong entry (or a layer of a trillion weights)
+        # is a corrupt file, not a bug of ours
         raise InputError(f"{os.fspath(path)!r}: its architecture cannot be built "
                          f"({type(err).__name__}: {err})") from None
     try:

@@ -515,3 +515,20 @@ def test_demo_into_a_closed_pipe_exits_0_with_its_files_written(tmp_path, monkey
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["demo", "--quick", "--no-plots", "--out", str(tmp_path / "d")]) == 0
     assert json.loads((tmp_path / "d" / "report.json").read_text())["stages"] == [stage]
+
+
+def test_a_model_file_declaring_a_layer_too_large_for_memory_is_refused(model_file, tmp_path, capsys):
+    with np.load(model_file) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["__meta__"]))
+    meta["architecture"][1].update(in_features=10**7, out_features=10**6)
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "huge.npz", **arrays)
+    assert main(["evaluate", str(tmp_path / "huge.npz")]) == 2
+    assert "architecture cannot be built" in assert_one_line_error(capsys.readouterr().err)
+
+
+def test_a_student_too_large_for_memory_is_refused(model_file, tmp_path, capsys):
+    assert main(["distill", "--teacher", str(model_file), "--student-arch", "784-100000000000-10",
+                 "--out", str(tmp_path / "s.npz")]) == 2
+    assert "too large" in assert_one_line_error(capsys.readouterr().err)

@@ -256,7 +256,7 @@ def model_command(draw, good):
         args += ["--plots", "PLOTS"] if draw(st.integers(0, 3)) == 0 else []
     elif command == "distill":
         args += ["--student-arch", draw(st.one_of(_texts("784-8-10", "784-4-4-10", "784-1-10"), _texts(
-            "10-5", "784-0-10", "abc", "doc002-mlp", "784", "784-8-x", "-784", "784-8-10-")))]
+            "10-5", "784-0-10", "abc", "doc002-mlp", "784", "784-8-x", "-784", "784-8-10-", "784-100000000000-10")))]
         args += ["--epochs", draw(st.one_of(_texts(1, 1, 2), _texts(0, -2, "x")))]
         args += _opt(draw, "-T", st.floats(0.1, 50).map(repr)) + _opt(draw, "--alpha", st.floats(0, 1).map(repr))
         args += _opt(draw, "--lr", _texts("1e-3", "0.1", "1e-8"), _texts("nan", "inf", "-1", "0", "x"))
@@ -341,6 +341,36 @@ def test_fuzz_argument_lists(command, words, tmp_path_factory, capsys, monkeypat
     work = _work(tmp_path_factory)
     monkeypatch.chdir(work)
     run_and_check([command, *words] if command else words, work, capsys)
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-2, 10**13) | st.floats() | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3),
+                    max_leaves=6)
+
+
+@given(data=st.data())
+@FUZZ
+def test_fuzz_the_architecture_in_a_model_file(data, good_files, fast_data, tmp_path_factory, capsys):
+    """A model file whose __meta__ (architecture, metadata) was edited: refused in one line, or it runs."""
+    work = _work(tmp_path_factory)
+    (work / "good.npz").write_bytes(good_files["npz"])
+    with np.load(work / "good.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays["__meta__"]))
+    where = data.draw(st.sampled_from(["layer key", "layer", "architecture", "metadata", "format", "version"]))
+    if where == "layer key":
+        layer = data.draw(st.integers(0, len(meta["architecture"]) - 1))
+        key = data.draw(st.sampled_from([*meta["architecture"][layer], "bogus"]))
+        meta["architecture"][layer][key] = data.draw(JSON)
+    elif where == "layer":
+        meta["architecture"][data.draw(st.integers(0, len(meta["architecture"]) - 1))] = data.draw(JSON)
+    elif where in ("architecture", "metadata", "format", "version"):
+        meta[where] = data.draw(JSON)
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    np.savez(work / "m.npz", **arrays)
+    command = data.draw(st.sampled_from([["evaluate"], ["report"], ["prune"], ["quantize", "--method", "ptq"]]))
+    out = [] if command[0] in ("evaluate", "report") else ["--out", str(work / "o.npz")]
+    run_and_check([*command, str(work / "m.npz"), *out], work, capsys, outputs=[str(work / "o.npz")])
 
 
 # ------------------------------------------------------------------ real processes: what a shell sees

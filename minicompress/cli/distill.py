@@ -74,7 +74,10 @@ def _student(arch: str, seed: int):
                          f"{', '.join(MODEL_NAMES)}")
     if sizes[0] != 784:
         raise UsageError(f"--student-arch must start with 784 inputs (28x28 digits), got {sizes[0]}")
-    return mlp(sizes, seed=seed)
+    try:
+        return mlp(sizes, seed=seed)
+    except MemoryError:
+        raise UsageError(f"--student-arch {arch!r} is too large to fit in memory") from None
 
 
 def run(args) -> int:
