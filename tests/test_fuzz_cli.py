@@ -218,7 +218,7 @@ def _opt(draw, name, valid, anything=NUMBER_TEXT):
     """Maybe the option: usually a valid value (the paths that run to the end), sometimes anything."""
     if not draw(st.booleans()):
         return []
-    return [name, draw(st.one_of(valid, valid, valid, anything))]
+    return [name, draw(st.one_of(*[valid] * 7, anything))]
 
 
 def _texts(*values):
