@@ -134,6 +134,8 @@ def _targets():
     from minicompress import kernels as K
     from minicompress.compress import huffman as H
     from minicompress.compress import kmeans as KM
+    from minicompress.compress.bitpack import pack_bits, unpack_bits
+    from minicompress.compress.kd_loss import soften
     from minicompress.compress.quantization import (
         MinMaxObserver,
         choose_qparams,
@@ -204,6 +206,18 @@ def _targets():
                accepts={("q", "empty"): empty_like_input("q")}),
         Target("qparams_from_range", qparams_from_range, lambda d: {"x_min": -1.0, "x_max": 2.0, "bits": 8},
                {}, {"x_min": BAD_REALS, "x_max": BAD_REALS, "bits": BAD_INTS}),
+        Target("bitpack.pack_bits", pack_bits,
+               lambda d: {"values": np.random.default_rng(d.draw(st.integers(0, 99))).integers(0, 16, d.draw(
+                   st.integers(1, 40))), "bits": 4},
+               {"values": ["nan", "inf", "complex", "object", "text", "wrong ndim"]}, {"bits": BAD_INTS},
+               accepts={("values", "empty"): lambda r, kw: None}),
+        Target("bitpack.unpack_bits", unpack_bits,
+               lambda d: (lambda v: {"buf": pack_bits(v, 4), "bits": 4, "count": v.size})(
+                   np.arange(d.draw(st.integers(1, 40))) % 16),
+               {"buf": ["nan", "complex", "object", "text"]}, {"bits": BAD_INTS, "count": [-1, 10**6, 1.5, None]}),
+        Target("soften", soften, lambda d: {"logits": d.draw(floats(2, 2)), "T": 2.0},
+               {"logits": ["nan", "inf", "complex", "object", "text"]}, {"T": [0, -1.0, *BAD_REALS]},
+               accepts={("logits", "empty"): empty_like_input("logits")}),
         Target("MinMaxObserver.observe", lambda x: MinMaxObserver().observe(x), lambda d: {"x": d.draw(floats())},
                {"x": ["nan", "inf", "empty", "complex", "object", "text"]}),
         # k-means weight sharing, Huffman coding

@@ -237,7 +237,8 @@ def model_command(draw, good):
     args, out_kind, json_kind = [], draw(OUT_KIND), draw(OUT_KIND)
     if command == "prune":
         args += _opt(draw, "--method", _texts("l1", "random", "ln-structured", "global", "e3", "e5"), _texts("x"))
-        args += _opt(draw, "--amount", st.floats(0, 1).map(repr)) + _opt(draw, "--k", st.floats(0, 5).map(repr))
+        how = draw(st.sampled_from(["--sparsity", "--amount", "--r", "--p"]))
+        args += _opt(draw, how, st.floats(0, 1).map(repr)) + _opt(draw, "--k", st.floats(0, 5).map(repr))
         args += _opt(draw, "--seed", st.integers(0, 2**32).map(str)) + _opt(draw, "--index-bits", _texts(1, 5, 32))
         args += ["--shrink"] if draw(st.integers(0, 3)) == 0 else []
     elif command == "quantize":
