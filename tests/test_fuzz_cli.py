@@ -43,8 +43,10 @@ TEMPORARY = (".tmp-", ".write-test-")
 
 @pytest.fixture(scope="module", autouse=True)
 def _report_counts():
+    root = os.listdir(os.getcwd())
     yield
     write_counts("cli", COUNTS)
+    assert os.listdir(os.getcwd()) == root, "a fuzz run wrote into the working folder"
 
 
 @pytest.fixture(scope="module")
@@ -277,10 +279,11 @@ def model_command(draw, good):
 
 @given(data=st.data())
 @settings(FUZZ, max_examples=6 * FUZZ.max_examples)
-def test_fuzz_commands_that_read_a_model(data, good_files, fast_data, tmp_path_factory, capsys):
+def test_fuzz_commands_that_read_a_model(data, good_files, fast_data, tmp_path_factory, capsys, monkeypatch):
     command, kind, content, args, out_kind, json_kind, ext = data.draw(model_command(good_files))
     COUNTS[f"{command} runs"] += 1
     work = _work(tmp_path_factory)
+    monkeypatch.chdir(work)  # a default output (distill's student.npz) lands here, and is checked
     suffix = {"npz": ".npz", "pruned.npz": ".npz", "mcz": ".mcz", "json": ".json", "idx": ""}.get(kind, ".npz")
     model = _place(work, f"input{suffix}", kind, content)
     out = None if out_kind is None else _output(work, f"o{ext}", out_kind, model)
@@ -289,8 +292,10 @@ def test_fuzz_commands_that_read_a_model(data, good_files, fast_data, tmp_path_f
     argv = [command, *(["--teacher", model] if command == "distill" else [model]), *args]
     argv += [] if out is None else ["--out", out]
     argv += [] if js is None else ["--json", js]
-    run_and_check(argv, work, capsys, outputs=[p for p, k in ((out, out_kind), (js, json_kind))
-                                               if k not in (None, "same as input")])
+    outputs = [p for p, k in ((out, out_kind), (js, json_kind)) if k not in (None, "same as input")]
+    if command == "distill" and out is None:
+        outputs.append(str(work / "student.npz"))  # its default
+    run_and_check(argv, work, capsys, outputs=outputs)
 
 
 @given(model=st.sampled_from(["lenet-300-100", "doc001-mlp", "doc002-mlp", "resnet"]),
