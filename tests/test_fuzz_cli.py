@@ -43,10 +43,10 @@ TEMPORARY = (".tmp-", ".write-test-")
 
 @pytest.fixture(scope="module", autouse=True)
 def _report_counts():
-    root = os.listdir(os.getcwd())
+    root = sorted(os.listdir(os.getcwd()))
     yield
     write_counts("cli", COUNTS)
-    assert os.listdir(os.getcwd()) == root, "a fuzz run wrote into the working folder"
+    assert sorted(os.listdir(os.getcwd())) == root, "a fuzz run wrote into the working folder"
 
 
 @pytest.fixture(scope="module")
