@@ -58,6 +58,13 @@ def copy_model(model: Sequential) -> Sequential:
     return clone
 
 
+def as_path(path, name: str = "path") -> str:
+    """``path`` as a ``str`` for the file system; ``InputTypeError`` naming ``name`` otherwise."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise InputTypeError(f"{name} must be a file path (str or os.PathLike), got {type(path).__name__}")
+    return os.fsdecode(os.fspath(path))
+
+
 def atomic_write(path, write) -> None:
     """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename it onto ``path``.
 
@@ -70,7 +77,7 @@ def atomic_write(path, write) -> None:
     (``0o666`` minus the umask). On any error, the temporary file is removed and the
     ``OSError`` names ``path``, never the temporary file.
     """
-    user_path = os.fspath(path)
+    user_path = as_path(path)
     target = os.path.realpath(user_path)  # through symlinks, so the link itself survives
     folder = os.path.dirname(target)
     try:
@@ -129,21 +136,28 @@ def write_json(path, payload) -> None:
 
 def save_model(model: Module, path, metadata: dict | None = None) -> None:
     """Write ``model`` (architecture, parameters, buffers) and optional JSON ``metadata`` to ``path``."""
+    path = as_path(path)
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InputTypeError(f"metadata must be a dict or None, got {type(metadata).__name__}")
     meta = {"format": FORMAT, "version": VERSION, "architecture": architecture(model),
             "metadata": metadata or {}}
+    try:
+        meta_text = json.dumps(meta)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"metadata must be JSON-serializable (str, numbers, lists, dicts): {err}") from None
     arrays = dict(model.state_dict())
     if "__meta__" in arrays:
         raise InputError("a parameter may not be called __meta__")
     for name, arr in arrays.items():
         # what load_model would refuse is never written (a diverged training, for one)
-        _checked_array(f"not saved to {os.fspath(path)!r}", name, np.asarray(arr))
-    arrays["__meta__"] = np.array(json.dumps(meta))
+        _checked_array(f"not saved to {path!r}", name, np.asarray(arr))
+    arrays["__meta__"] = np.array(meta_text)
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def read_model_file(path) -> tuple[dict, dict]:
     """The ``(meta, arrays)`` of a model file, checked; ``ValueError`` for anything else."""
-    path = os.fspath(path)
+    path = as_path(path)
     if not os.path.exists(path):
         raise InputError(f"model file {path!r} does not exist")
     with open(path, "rb") as f:

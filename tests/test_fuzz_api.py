@@ -358,3 +358,35 @@ def test_a_model_with_nan_is_never_saved(tmp_path):
     with pytest.raises(InputError, match=r"not saved to .*'0\.weight' holds 1 NaN"):
         save_model(model, tmp_path / "m.npz")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("call,arg", [
+    ("load_model", "path"), ("save_model", "path"), ("unpack", "path"), ("read_idx", "path"), ("pack", "path"),
+])
+@given(bad=st.one_of(st.none(), st.integers(), st.floats(), st.lists(st.integers(), max_size=2)))
+@FUZZ
+def test_fuzz_paths_that_are_not_paths(call, arg, bad):
+    from minicompress.compress.packing import pack, unpack
+    from minicompress.data import read_idx
+    from minicompress.io import load_model, save_model
+    from minicompress.nn import Linear, Sequential
+
+    model = Sequential(Linear(2, 2))
+    fn = {"load_model": load_model, "save_model": lambda p: save_model(model, p), "unpack": unpack,
+          "read_idx": read_idx, "pack": lambda p: pack(model, p)}[call]
+    COUNTS["cases"] += 1
+    with pytest.raises(InputError, match=arg):
+        fn(bad)
+    COUNTS["clean errors"] += 1
+
+
+@pytest.mark.parametrize("metadata", [["a"], "x", 3, {"a": object()}, {"a": np.zeros(2)}, {"a": {1, 2}}])
+def test_metadata_that_json_cannot_hold_is_refused(metadata, tmp_path):
+    from minicompress.io import save_model
+    from minicompress.nn import Linear, Sequential
+
+    COUNTS["cases"] += 1
+    with pytest.raises(InputError, match="metadata"):
+        save_model(Sequential(Linear(2, 2)), tmp_path / "m.npz", metadata)
+    assert list(tmp_path.iterdir()) == []
+    COUNTS["clean errors"] += 1

@@ -55,7 +55,7 @@ from minicompress.compress.huffman import HuffmanCode
 from minicompress.compress.relative_csr import RelativeCSR
 from minicompress.compress.weights import float32_bytes
 from minicompress.errors import InputError
-from minicompress.io import architecture, atomic_write, from_architecture
+from minicompress.io import architecture, as_path, atomic_write, from_architecture
 from minicompress.nn import Conv2d, Linear, Module
 
 MAGIC = b"MCPK"
@@ -239,7 +239,7 @@ def _rebuild(header, data, start):
 
 def unpack(path) -> Module:
     """Read a packed model file written by :func:`pack`."""
-    path = os.fspath(path)
+    path = as_path(path)
     if not os.path.exists(path):
         raise InputError(f"packed model file {path!r} does not exist")
     with open(path, "rb") as f:
