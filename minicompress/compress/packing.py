@@ -81,8 +81,8 @@ def _gap_bits_for(name, layer, gap_bits):
 def _huffman_section(symbols, alphabet):
     """Code lengths (u8 each) + bit stream; returns (bytes, n_bits)."""
     code = HuffmanCode.fit(symbols, alphabet)
-    if code.lengths.max(initial=0) > 255:
-        raise InputError("a Huffman code length does not fit one byte")
+    if code.lengths.max(initial=0) > 255:  # HuffmanCode caps lengths at 32: a bug if ever reached
+        raise RuntimeError("a Huffman code length does not fit one byte")
     data, n_bits = code.encode(symbols)
     return code.lengths.astype(np.uint8).tobytes() + data.tobytes(), n_bits
 
