@@ -79,6 +79,10 @@ def _os_error_line(err: OSError) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if isinstance(getattr(args, "seed", None), int) and args.seed >= 0:
+        from minicompress import manual_seed  # loads NumPy: after the BLAS setting above
+
+        manual_seed(args.seed)  # draws that name no seed follow --seed too
     try:
         code = int(args.run(args) or 0)
         sys.stdout.flush()  # a closed stdout shows here, not at exit
