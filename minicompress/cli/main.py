@@ -24,6 +24,7 @@ import importlib  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
+import warnings  # noqa: E402
 
 from minicompress.cli.errors import UsageError  # noqa: E402
 from minicompress.errors import InputError  # noqa: E402
@@ -79,11 +80,26 @@ def _os_error_line(err: OSError) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if isinstance(getattr(args, "seed", None), int) and args.seed >= 0:
-        from minicompress import manual_seed  # loads NumPy: after the BLAS setting above
+    # Warnings (NumPy's "overflow encountered" on the way to a diverged training, say) are held
+    # back: a user's mistake ends in its one line, which says what went wrong; after a success
+    # or a bug they are shown, as they may matter there.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        code = _run(args)
+    if code != 2:
+        for w in caught:
+            text = warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line)
+            print(text.rstrip(), file=sys.stderr)
+    return code
 
-        manual_seed(args.seed)  # draws that name no seed follow --seed too
+
+def _run(args) -> int:
+    """Run the subcommand; map what it raises to an exit code and at most one line (or a traceback)."""
     try:
+        if isinstance(getattr(args, "seed", None), int) and args.seed >= 0:
+            from minicompress import manual_seed  # loads NumPy: after the BLAS setting above
+
+            manual_seed(args.seed)  # draws that name no seed follow --seed too
         code = int(args.run(args) or 0)
         sys.stdout.flush()  # a closed stdout shows here, not at exit
         return code
