@@ -195,8 +195,8 @@ def _checked_array(where: str, name: str, arr: np.ndarray) -> np.ndarray:
     ``where`` starts the error message (the file, or what was being done).
     """
     if arr.dtype.kind not in "biuf":
-        raise InputError(f"{where}: parameter {name!r} has dtype {arr.dtype}; a model holds real numbers "
-                         "(float, int or bool), never complex, text or objects")
+        raise InputError(f"{where}: parameter {name!r} has dtype {arr.dtype}; only real numbers (float, int "
+                         "or bool) are allowed in a model, never complex, text or objects")
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
         raise InputError(f"{where}: parameter {name!r} holds {bad} NaN or infinite value(s); "
