@@ -124,3 +124,23 @@ def test_the_readme_table_and_counts_match_the_registry():
     chapters = {t.chapter for t in ALL}
     assert f"{len(ALL)} tasks in {len(chapters)}\nchapters" in readme
     assert len(ALL) >= 45 and len(chapters) >= 8
+
+
+@pytest.mark.quantization
+def test_the_same_seed_gives_the_same_examples_whatever_is_imported(tmp_path, monkeypatch):
+    """Hypothesis mixes numbers from the source of imported modules into its inputs; the checker
+    switches that off, so a learner's file or an earlier test does not change the examples."""
+    import minicompress.course.checking as checking
+    from minicompress.course import get_task
+
+    monkeypatch.setattr(checking, "uses_reference", lambda fn: None)
+    task = get_task("quantization.quantized_linear")
+    variant = next(v for v in task.variants if v.name == "round_half_away")
+    before = check_function(task, variant.fn, max_examples=200)
+    (tmp_path / "many_constants.py").write_text(  # module-level constants, as a learner's file has
+        "".join(f"I{i} = {k}\n" for i, k in enumerate(range(-127, 127, 3)))
+        + "".join(f"F{i} = {k / 8}\n" for i, k in enumerate(range(-400, 400, 7))))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    __import__("many_constants")
+    after = check_function(task, variant.fn, max_examples=200)
+    assert (after.status, after.examples_run, after.detail) == (before.status, before.examples_run, before.detail)

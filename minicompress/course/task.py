@@ -10,6 +10,7 @@ implementations (:class:`Variant` s) used to name a learner's mistake.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ def fmt(value) -> str:
     if isinstance(value, np.ndarray):
         body = np.array2string(value, separator=", ", floatmode="unique", threshold=40,
                                max_line_width=10**9)
+        body = re.sub(r"\n\s*", " ", body)  # rows of a 2-D array on one line: one report line per failure
         suffix = "" if value.dtype in (np.float64, np.int64, np.bool_) else f", dtype={value.dtype}"
         shape = f", shape={value.shape}" if value.size == 0 else ""
         return f"array({body}{suffix}{shape})"
