@@ -175,14 +175,11 @@ print(f"one epoch: {history[0]['seconds']:.2f} s, {history[0]['samples_per_secon
 # `minicompress check my_exercises/engine.py --task engine.softmax_cross_entropy_backward` prints (exit code 1):
 #
 # ```
-# engine.softmax_cross_entropy_backward  fail  hand-worked example ((1/2 - onehot) / N with N = 2): max abs diff 0.25, 4 of 4 differ; first at index (0, 0): expected -0.25, got -0.5; inputs: logits=array([[0., 0.],
-#      [0., 0.]]), labels=array([0, 1]); expected: array([[-0.25,  0.25],
-#      [ 0.25, -0.25]]); got: array([[-0.5,  0.5],
-#      [ 0.5, -0.5]])
+# engine.softmax_cross_entropy_backward  fail  hand-worked example ((1/2 - onehot) / N with N = 2): max abs diff 0.25, 4 of 4 differ; first at index (0, 0): expected -0.25, got -0.5; inputs: logits=array([[0., 0.], [0., 0.]]), labels=array([0, 1]); expected: array([[-0.25,  0.25], [ 0.25, -0.25]]); got: array([[-0.5,  0.5], [ 0.5, -0.5]])
 #     diagnosis: your cross-entropy gradient is not divided by N: the loss is the mean over the batch (reduction='mean')
 #
 # engine:            1 fail
-# 0 of 1 tasks pass (1 implemented) in 0.1 s
+# 0 of 1 tasks pass (1 implemented) in 0.0 s
 # ```
 #
 # ### Explore further

@@ -144,7 +144,7 @@ print(f"LeNet-5 after {len(hist5)} epoch(s): test accuracy {evaluate(cnn, x_test
 #     diagnosis: your Adam has no bias correction: divide m by (1 - β1^step) and v by (1 - β2^step)
 #
 # optim:             1 fail
-# 0 of 1 tasks pass (1 implemented) in 0.1 s
+# 0 of 1 tasks pass (1 implemented) in 0.0 s
 # ```
 #
 # ### Explore further

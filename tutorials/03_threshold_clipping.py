@@ -169,7 +169,7 @@ savefig(fig, "03_threshold_clipping.png")
 #     diagnosis: you replace weights with |w| = T too; E1's test is strict: |w| > T
 #
 # equations:         1 fail
-# 0 of 1 tasks pass (1 implemented) in 0.1 s
+# 0 of 1 tasks pass (1 implemented) in 0.0 s
 # ```
 #
 # The function may also be named `E1`, the documents' id, and `--task E1` selects it too;

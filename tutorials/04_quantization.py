@@ -253,7 +253,7 @@ for bits in (4, 2):
 #     diagnosis: your range is [-(2^(b-1) - 1), 2^(b-1) - 1], e.g. [-127, 127] (TFLite's symmetric weights); this task uses the full two's complement range [-2^(b-1), 2^(b-1) - 1] = [-128, 127]
 #
 # quantization:      1 fail
-# 0 of 1 tasks pass (1 implemented) in 0.1 s
+# 0 of 1 tasks pass (1 implemented) in 0.0 s
 # ```
 #
 # Mind the rounding: the documents' E2, E4 and E6 round half *away from zero* (四舍五入), while

@@ -311,17 +311,11 @@ for name, fn in (("dense NumPy", dense_fwd), ("sparse", sparse_fwd)):
 # `minicompress check my_exercises/pruning.py --task pruning.fine_grained_prune` prints (exit code 1):
 #
 # ```
-# pruning.fine_grained_prune  fail  hand-worked example (k = 3; sorted |w| = 0, 0.5, 0.5, 1, 2, 3: the threshold is 0.5; |w| > 0.5 keeps -2, 1 and 3): after the call, 'tensor' (changed in place) is wrong: max abs diff 0.5, 2 of 6 differ; first at index (0, 0): expected 0.0, got 0.5; inputs: tensor=array([[ 0.5, -2. ],
-#      [ 1. , -0.5],
-#      [ 3. ,  0. ]]), sparsity=0.5; expected: array([[ 0., -2.],
-#      [ 1., -0.],
-#      [ 3.,  0.]]); got: array([[ 0.5, -2. ],
-#      [ 1. , -0.5],
-#      [ 3. ,  0. ]])
+# pruning.fine_grained_prune  fail  hand-worked example (k = 3; sorted |w| = 0, 0.5, 0.5, 1, 2, 3: the threshold is 0.5; |w| > 0.5 keeps -2, 1 and 3): after the call, 'tensor' (changed in place) is wrong: max abs diff 0.5, 2 of 6 differ; first at index (0, 0): expected 0.0, got 0.5; inputs: tensor=array([[ 0.5, -2. ], [ 1. , -0.5], [ 3. ,  0. ]]), sparsity=0.5; expected: array([[ 0., -2.], [ 1., -0.], [ 3.,  0.]]); got: array([[ 0.5, -2. ], [ 1. , -0.5], [ 3. ,  0. ]])
 #     diagnosis: you keep weights equal to the threshold (|w| >= t); ties are pruned (mask = |w| > t)
 #
 # pruning:           1 fail
-# 0 of 1 tasks pass (1 implemented) in 0.2 s
+# 0 of 1 tasks pass (1 implemented) in 0.0 s
 # ```
 #
 # ### Explore further

@@ -310,7 +310,7 @@ print(f"tutorial ran in {time.perf_counter() - start:.0f} s")
 #     diagnosis: your loss lacks the T^2 factor: the soft term is alpha * T^2 * KL (its gradient shrinks like 1/T^2 otherwise)
 #
 # distillation:      1 fail
-# 0 of 1 tasks pass (1 implemented) in 0.1 s
+# 0 of 1 tasks pass (1 implemented) in 0.0 s
 # ```
 #
 # ### Explore further

@@ -208,7 +208,7 @@ for label, bad in (("truncated", data[:100]), ("wrong magic", b"ZZZZ" + data[4:]
 #     diagnosis: your centroid with no weights became NaN (the mean of nothing, as MIT's lab code gives); this task keeps its previous value
 #
 # deep_compression:  1 fail
-# 0 of 1 tasks pass (1 implemented) in 0.2 s
+# 0 of 1 tasks pass (1 implemented) in 0.0 s
 # ```
 #
 # ### Explore further

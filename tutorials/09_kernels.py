@@ -257,15 +257,11 @@ print(f"im2col {cols.shape}, conv as GEMM vs direct loop: max diff "
 # `minicompress check my_exercises/kernels.py --task kernels.gemm_s8s8s32` prints (exit code 1):
 #
 # ```
-# kernels.gemm_s8s8s32  fail  hand-worked example (16384 - 16256 = 128; -128 + 128 = 0): 1 of 2 differ; first at index (0, 0): expected 128, got -128; inputs: a=array([[-128,  127],
-#      [   1,   -1]], dtype=int8), b=array([[-128],
-#      [-128]], dtype=int8); expected: array([[128],
-#      [  0]], dtype=int32); got: array([[-128],
-#      [   0]], dtype=int32)
+# kernels.gemm_s8s8s32  fail  hand-worked example (16384 - 16256 = 128; -128 + 128 = 0): 1 of 2 differ; first at index (0, 0): expected 128, got -128; inputs: a=array([[-128,  127], [   1,   -1]], dtype=int8), b=array([[-128], [-128]], dtype=int8); expected: array([[128], [  0]], dtype=int32); got: array([[-128], [   0]], dtype=int32)
 #     diagnosis: you multiply and sum in int8, which wraps around; widen to int32 first (a.astype(np.int32))
 #
 # kernels:           1 fail
-# 0 of 1 tasks pass (1 implemented) in 0.1 s
+# 0 of 1 tasks pass (1 implemented) in 0.0 s
 # ```
 #
 # ### Explore further
