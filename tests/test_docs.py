@@ -276,11 +276,11 @@ def _timeless(line):
     return re.sub(r" in \d+(\.\d+)? s$", " in … s", line.rstrip())
 
 
-@pytest.mark.tutorials
-@pytest.mark.slow
-@pytest.mark.parametrize("number", [n for n, (chapters, _) in TUTORIAL_CHAPTERS.items() if chapters])
-def test_the_typical_mistake_prints_what_the_tutorial_shows(number, tmp_path):
-    """The mistake's code, run through the command the tutorial gives, prints the lines it pastes."""
+def run_typical_mistake(number, folder):
+    """Run a tutorial's typical mistake through the command it shows, in ``folder``.
+
+    Returns (the printed block as it appears in the tutorial, the check's stdout, its exit code).
+    """
     import sys
 
     found = _typical_mistake(_last_section(tutorial_path(number).read_text(encoding="utf-8")))
@@ -288,20 +288,49 @@ def test_the_typical_mistake_prints_what_the_tutorial_shows(number, tmp_path):
     code, command, printed = found
     words = command.split()
     assert words[:2] == ["minicompress", "check"], command
-    learner = tmp_path / words[2]
-    learner.parent.mkdir(parents=True)
+    learner = Path(folder) / words[2]
+    learner.parent.mkdir(parents=True, exist_ok=True)
     learner.write_text("import numpy as np\n\n\n" + code, encoding="utf-8")
     proc = subprocess.run([sys.executable, "-c", "import sys; from minicompress.cli.main import main; sys.exit(main())",
-                           *words[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 1, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
-    actual = [_timeless(line) for line in proc.stdout.splitlines() if line.strip()]
+                           *words[1:]], cwd=folder, capture_output=True, text=True, timeout=300)
+    return printed, proc.stdout, proc.returncode, proc.stderr
+
+
+@pytest.mark.tutorials
+@pytest.mark.slow
+@pytest.mark.parametrize("number", [n for n, (chapters, _) in TUTORIAL_CHAPTERS.items() if chapters])
+def test_the_typical_mistake_prints_what_the_tutorial_shows(number, tmp_path):
+    """The mistake's code, run through the command the tutorial gives, prints what it pastes."""
+    printed, stdout, code, stderr = run_typical_mistake(number, tmp_path)
+    assert code == 1, (code, stdout[-2000:], stderr[-2000:])
+    actual = [_timeless(line) for line in stdout.splitlines() if line.strip()]
     assert [_timeless(line) for line in printed] == actual, (
-        f"tutorial {number} shows another output than the check prints now:\n" + proc.stdout)
+        f"tutorial {number} shows another output than the check prints now "
+        f"(`python tests/test_docs.py --write` pastes it):\n" + stdout)
+
+
+def write_typical_mistakes():
+    import tempfile
+
+    for number, (chapters, _) in TUTORIAL_CHAPTERS.items():
+        if not chapters:
+            continue
+        path = tutorial_path(number)
+        text = path.read_text(encoding="utf-8")
+        with tempfile.TemporaryDirectory() as folder:
+            _, stdout, code, stderr = run_typical_mistake(number, folder)
+        assert code == 1, (number, code, stdout, stderr)
+        start = text.rindex("**A typical mistake**")
+        m = re.compile(r"(`minicompress check [^`]+` prints[^\n]*\n#\n# ```\n)(.*?)(# ```)", re.S).search(text, start)
+        pasted = "".join(("# " + line).rstrip() + "\n" if line else "#\n" for line in stdout.rstrip("\n").splitlines())
+        path.write_text(text[:m.start(2)] + pasted + text[m.end(2):], encoding="utf-8")
 
 
 if __name__ == "__main__":
     import sys
 
     if sys.argv[1:] != ["--write"]:
-        sys.exit("usage: python tests/test_docs.py --write   (regenerates the tutorials' task lists)")
+        sys.exit("usage: python tests/test_docs.py --write   (regenerates the tutorials' task lists and "
+                 "re-pastes what their typical mistakes print)")
     write_blocks()
+    write_typical_mistakes()
