@@ -3,7 +3,8 @@
 ``docs/documents.md`` describes the three documents; nothing in the repository may send a
 reader or a program to the developers' copies of them, every equation of
 ``minicompress.equations.EQUATIONS`` is described there, and every link into the page lands
-on a heading that exists.
+on a heading that exists. The tutorials end with their chapter's course tasks and a typical
+mistake, both checked against what minicompress gives now.
 """
 
 import re
@@ -128,9 +129,10 @@ def test_relative_links_of_the_documents_page_exist():
 
 # ------------------------------------------------------------------ the tutorials' exercises
 # Each tutorial ends with its chapter's exercises. The part that lists the tasks and the
-# commands sits between two HTML comments and is generated from the course registry
-# (``python tests/test_docs.py --write`` rewrites it); the test below fails when a tutorial's
-# list differs from the registry, so the two cannot drift apart.
+# commands sits between two HTML comments and is generated from the course registry; the
+# typical mistake's output is what ``minicompress check`` prints for the code shown. The tests
+# below fail when either differs from what the registry and the check give now, and
+# ``python tests/test_docs.py --write`` brings both up to date.
 
 TUTORIALS = ROOT / "tutorials"
 START, END = "# <!-- exercises:start -->", "# <!-- exercises:end -->"
