@@ -84,6 +84,35 @@ def quantized_linear(input, weight, bias, feature_bitwidth, weight_bitwidth,  # 
     return np.clip(np.rint(output), *get_quantized_range(feature_bitwidth)).astype(np.int8)
 
 
+def quantized_conv2d(input, weight, bias, feature_bitwidth, weight_bitwidth,  # noqa: A002
+                     input_zero_point, output_zero_point, input_scale, weight_scale, output_scale,
+                     stride, padding, dilation, groups):
+    assert len(padding) == 4 and groups == 1 and tuple(dilation) == (1, 1)
+    left, right, top, bottom = padding  # torch.nn.functional.pad order
+    x = np.pad(input.astype(np.int32), ((0, 0), (0, 0), (top, bottom), (left, right)),
+               constant_values=input_zero_point)
+    co, _, kh, kw = weight.shape
+    sh, sw = stride
+    oh, ow = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+    output = np.zeros((x.shape[0], co, oh, ow), dtype=np.int32)  # F.conv2d on int32
+    for i in range(oh):
+        for j in range(ow):
+            patch = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+            output[:, :, i, j] = np.einsum("nchw,ochw->no", patch, weight.astype(np.int32))
+    if bias is not None:  # the lab's code adds bias.view(1, -1, 1, 1) unconditionally; its layers always have one
+        output = output + bias.reshape(1, -1, 1, 1)
+    output = output.astype(np.float32) * (input_scale * weight_scale.astype(np.float32) / output_scale
+                                          ).reshape(1, -1, 1, 1).astype(np.float32)
+    output = output + output_zero_point
+    return np.clip(np.rint(output), *get_quantized_range(feature_bitwidth)).astype(np.int8)
+
+
+def fake_quantize_per_tensor_affine(input, scale, zero_point, quant_min, quant_max):  # noqa: A002
+    """PyTorch's kernel formula (not a lab's): the zero point is added before rounding."""
+    inv_scale = 1.0 / scale
+    return (np.clip(np.rint(input * inv_scale + zero_point), quant_min, quant_max) - zero_point) * scale
+
+
 def update_codebook(fp32_tensor, codebook):
     n_clusters = codebook.centroids.size
     fp32_tensor = fp32_tensor.reshape(-1)
@@ -98,7 +127,9 @@ PASSES = [("pruning.fine_grained_prune", fine_grained_prune),
           ("quantization.get_quantized_range", get_quantized_range),
           ("quantization.linear_quantize_bias_per_output_channel", linear_quantize_bias_per_output_channel),
           ("quantization.shift_quantized_linear_bias", shift_quantized_linear_bias),
-          ("quantization.quantized_linear", quantized_linear)]
+          ("quantization.quantized_linear", quantized_linear),
+          ("quantization.quantized_conv2d", quantized_conv2d),
+          ("quantization.fake_quantize", fake_quantize_per_tensor_affine)]
 
 NAMED_SLIPS = [("quantization.linear_quantize", linear_quantize, "int8_before_zero_point"),
                ("quantization.get_quantization_scale_for_weight", get_quantization_scale_for_weight, "tiny_floor"),

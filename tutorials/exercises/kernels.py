@@ -61,7 +61,8 @@ def requantize(acc, scale, zero_point, out_dtype, bias=None, relu=False):
     float64 math; ``rint`` rounds half to even; ``bias`` (int32, per output column) is added
     BEFORE scaling (it is in accumulator units); ``scale`` is a scalar or one per column;
     ``relu`` clamps below at ``zero_point`` (the integer that means 0.0); the result saturates
-    to [-128, 127] (int8) or [0, 255] (uint8).
+    to [-128, 127] (int8) or [0, 255] (uint8). (The generated zero points are even, so adding
+    the zero point before rounding, as some kernels do, gives the same result.)
 
     Parameters
     ----------

@@ -256,6 +256,9 @@ def quantized_linear(input, weight, bias, feature_bitwidth, weight_bitwidth, inp
     -------
     ndarray of int8, shape (N, out). Rounding half to even (``torch.round``, ``np.rint``).
 
+    The zero point is added after rounding; adding it before (as PyTorch's kernels and MIT's
+    lab do) differs only on a tie with an odd zero point, which the generated inputs avoid.
+
     Task id: quantization.quantized_linear
     """
     raise NotImplementedError
@@ -283,6 +286,9 @@ def quantized_conv2d(input, weight, bias, feature_bitwidth, weight_bitwidth, inp
     -------
     ndarray of int8, shape (N, C_out, OH, OW), OH = (H + top + bottom - kh) // stride + 1.
     Rounding half to even.
+
+    The zero point is added after rounding; adding it before (as PyTorch's kernels and MIT's
+    lab do) differs only on a tie with an odd zero point, which the generated inputs avoid.
 
     Task id: quantization.quantized_conv2d
     """
@@ -313,6 +319,9 @@ def fake_quantize(input, scale, zero_point, quant_min, quant_max):
 
     Same arguments as ``torch.fake_quantize_per_tensor_affine``. Rounding half to even
     (``np.rint``, as PyTorch's ``nearbyint``). Returns a float array shaped like ``input``.
+
+    The zero point is added after rounding; adding it before (as PyTorch's kernels and MIT's
+    lab do) differs only on a tie with an odd zero point, which the generated inputs avoid.
 
     Also accepted under the name: fake_quantize_per_tensor_affine (PyTorch).
 

@@ -119,15 +119,15 @@ def channel_importance(weight, dim: int = 1, n=2) -> np.ndarray:
     return _channel_norms(w, n, _check_dim(dim, w.ndim))
 
 
-def num_channels_to_keep(channels: int, prune_ratio: float) -> int:
-    """How many of ``channels`` survive pruning ``prune_ratio`` of them: ``round(channels * (1 - prune_ratio))``.
+def num_channels_to_keep(channels: int, sparsity: float) -> int:
+    """How many of ``channels`` survive pruning the fraction ``sparsity`` of them: ``round(channels * (1 - sparsity))``.
 
     The kept count is rounded (Python's ``round``, half to even), as MIT 6.5940's
-    ``get_num_channels_to_keep``; :func:`ln_structured` rounds the *pruned* count instead,
-    ``channels - round(channels * amount)``, which differs when ``channels * amount`` ends in .5.
+    ``get_num_channels_to_keep(channels, prune_ratio)``; :func:`ln_structured` rounds the *pruned*
+    count instead, ``channels - round(channels * amount)``, which differs when that ends in .5.
     """
     if isinstance(channels, bool) or not isinstance(channels, numbers.Integral) or channels < 0:
         raise InputError(f"channels must be a non-negative integer, got {channels!r}")
-    if not 0.0 <= float(prune_ratio) <= 1.0:
-        raise InputError(f"prune_ratio must be in [0, 1], got {prune_ratio}")
-    return int(round(int(channels) * (1.0 - float(prune_ratio))))
+    if not 0.0 <= float(sparsity) <= 1.0:
+        raise InputError(f"sparsity must be in [0, 1], got {sparsity}")
+    return int(round(int(channels) * (1.0 - float(sparsity))))

@@ -52,6 +52,19 @@ HALF_UP = ("round_half_up", "your result rounds half up (np.floor(x + 0.5)); thi
            "(np.rint, torch.round): -0.5 -> 0, 0.5 -> 0, 2.5 -> 2")
 BITS = st.sampled_from([2, 3, 4, 5, 6, 7, 8])
 
+
+def EVEN(lo, hi):  # noqa: N802
+    """Even integers in [lo, hi]: a zero point added before or after rounding half to even gives the
+    same result only when it is even, and both orders are in use (PyTorch's fake_quantize and MIT's
+    lab add it before, TFLite and these references after), so the generated zero points are even."""
+    return st.integers(-(-lo // 2), hi // 2).map(lambda v: 2 * v)
+
+
+ZP_ORDER = """
+    The zero point is added after rounding; adding it before (as PyTorch's kernels and MIT's
+    lab do) differs only on a tie with an odd zero point, which the generated inputs avoid.
+    """
+
 # ------------------------------------------------------------------ ranges
 
 
@@ -617,17 +630,27 @@ def _ql_variant(subtract_zp=False, add_out_zp=True, rounder=np.rint, clamp=True,
     return fn
 
 
+def _int_layer_ranges(draw):
+    """Full int8 ranges, or small integers and a multiplier of 1/2 or 1/4 so that outputs land exactly
+    on .5 (rounding ties) without saturating."""
+    if draw(st.booleans()):
+        return dict(v=8, zp=8, bias=20, s_in=(-1, -1), s_w=(-1, 0), s_out=(0, 0))
+    return dict(v=128, zp=128, bias=3000, s_in=(-3, 0), s_w=(-9, -3), s_out=(-3, 1))
+
+
 @st.composite
 def _ql_inputs(draw):
     n, k, c = draw(st.integers(1, 3)), draw(st.integers(1, 6)), draw(st.integers(1, 4))
-    bias = draw(st.one_of(st.none(), int_arrays((c,), -3000, 3000, np.int32)))
-    return {"input": draw(int_arrays((n, k), -128, 127, np.int8)),
-            "weight": draw(int_arrays((c, k), -127, 127, np.int8)),
+    r = _int_layer_ranges(draw)
+    bias = draw(st.one_of(st.none(), int_arrays((c,), -r["bias"], r["bias"], np.int32)))
+    return {"input": draw(int_arrays((n, k), -r["v"], r["v"] - 1, np.int8)),
+            "weight": draw(int_arrays((c, k), -r["v"] + 1, r["v"] - 1, np.int8)),
             "bias": bias, "feature_bitwidth": 8, "weight_bitwidth": 8,
-            "input_zero_point": draw(st.integers(-128, 127)), "output_zero_point": draw(st.integers(-128, 127)),
-            "input_scale": draw(powers_of_two(-3, 0)),
-            "weight_scale": np.array(draw(st.lists(powers_of_two(-8, -3), min_size=c, max_size=c))),
-            "output_scale": draw(powers_of_two(-3, 1))}
+            "input_zero_point": draw(st.integers(-r["zp"], r["zp"] - 1)),
+            "output_zero_point": draw(EVEN(-r["zp"], r["zp"] - 1)),
+            "input_scale": draw(powers_of_two(*r["s_in"])),
+            "weight_scale": np.array(draw(st.lists(powers_of_two(*r["s_w"]), min_size=c, max_size=c))),
+            "output_scale": draw(powers_of_two(*r["s_out"]))}
 
 
 _QL_SIG = ("(input, weight, bias, feature_bitwidth, weight_bitwidth, input_zero_point, output_zero_point, "
@@ -660,7 +683,7 @@ _task(
     Returns
     -------
     ndarray of int8, shape (N, out). Rounding half to even (``torch.round``, ``np.rint``).
-    """,
+    """ + ZP_ORDER,
     _quantized_linear, _ql_inputs(),
     [Example({"input": np.array([[3, -1]], dtype=np.int8), "weight": np.array([[2, 4], [-1, 1]], dtype=np.int8),
               "bias": np.array([-2, -2], dtype=np.int32), "feature_bitwidth": 8, "weight_bitwidth": 8,
@@ -739,14 +762,16 @@ def _qc_inputs(draw):
     kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     s, ph, pw = draw(st.integers(1, 2)), draw(st.integers(0, 1)), draw(st.integers(0, 1))
     h, w = draw(st.integers(max(kh - 2 * ph, 1), 5)), draw(st.integers(max(kw - 2 * pw, 1), 5))
-    bias = draw(st.one_of(st.none(), int_arrays((co,), -3000, 3000, np.int32)))
-    return {"input": draw(int_arrays((n, ci, h, w), -128, 127, np.int8)),
-            "weight": draw(int_arrays((co, ci, kh, kw), -127, 127, np.int8)),
+    r = _int_layer_ranges(draw)
+    bias = draw(st.one_of(st.none(), int_arrays((co,), -r["bias"], r["bias"], np.int32)))
+    return {"input": draw(int_arrays((n, ci, h, w), -r["v"], r["v"] - 1, np.int8)),
+            "weight": draw(int_arrays((co, ci, kh, kw), -r["v"] + 1, r["v"] - 1, np.int8)),
             "bias": bias, "feature_bitwidth": 8, "weight_bitwidth": 8,
-            "input_zero_point": draw(st.integers(-128, 127)), "output_zero_point": draw(st.integers(-128, 127)),
-            "input_scale": draw(powers_of_two(-3, 0)),
-            "weight_scale": np.array(draw(st.lists(powers_of_two(-9, -4), min_size=co, max_size=co))),
-            "output_scale": draw(powers_of_two(-3, 1)), "stride": (s, s), "padding": (pw, pw, ph, ph),
+            "input_zero_point": draw(st.integers(-r["zp"], r["zp"] - 1)),
+            "output_zero_point": draw(EVEN(-r["zp"], r["zp"] - 1)),
+            "input_scale": draw(powers_of_two(*r["s_in"])),
+            "weight_scale": np.array(draw(st.lists(powers_of_two(*r["s_w"]), min_size=co, max_size=co))),
+            "output_scale": draw(powers_of_two(*r["s_out"])), "stride": (s, s), "padding": (pw, pw, ph, ph),
             "dilation": (1, 1), "groups": 1}
 
 
@@ -773,16 +798,16 @@ _task(
     -------
     ndarray of int8, shape (N, C_out, OH, OW), OH = (H + top + bottom - kh) // stride + 1.
     Rounding half to even.
-    """,
+    """ + ZP_ORDER,
     _quantized_conv2d, _qc_inputs(),
     [Example({"input": np.array([[[[5, 7]]]], dtype=np.int8), "weight": np.array([[[[1, 2]]]], dtype=np.int8),
               "bias": np.array([-12], dtype=np.int32), "feature_bitwidth": 8, "weight_bitwidth": 8,
-              "input_zero_point": 5, "output_zero_point": 1, "input_scale": 1.0,
+              "input_zero_point": 5, "output_zero_point": 2, "input_scale": 1.0,
               "weight_scale": np.array([0.5]), "output_scale": 1.0, "stride": (1, 1), "padding": (1, 1, 0, 0),
               "dilation": (1, 1), "groups": 1},
-             np.array([[[[3, 5, 3]]]], dtype=np.int8),
+             np.array([[[[4, 6, 4]]]], dtype=np.int8),
              "padded with Z_in: [5, 5, 7, 5]; windows . [1, 2] = [15, 19, 17]; + shifted bias -12 = [3, 7, 5]; "
-             "* 0.5 = [1.5, 3.5, 2.5] -> rint [2, 4, 2] -> + Z_out 1 = [3, 5, 3]")],
+             "* 0.5 = [1.5, 3.5, 2.5] -> rint [2, 4, 2] -> + Z_out 2 = [4, 6, 4]")],
     [Variant("pads_with_zero", _qc_variant(pad_value=0),
              "you pad the input with 0; pad with the input zero point Z_in, the integer that means 0.0 (the "
              "shifted bias counts Z_in for every input position, padding included)"),
@@ -861,7 +886,7 @@ def _fq_variant(rounder=np.rint, clamp=True, subtract=True):
 def _fq_inputs(draw, grad=False):
     qmin, qmax = draw(st.sampled_from([(-128, 127), (0, 255), (-8, 7), (0, 15), (-1, 1)]))
     scale = draw(powers_of_two(-3, 1))
-    z = draw(st.integers(qmin, qmax))
+    z = draw(EVEN(qmin, qmax))
     x = draw(grid_arrays(lo=4 * (qmin - z) - 9, hi=4 * (qmax - z) + 9, step=scale / 4, max_dims=3))
     d = {"input": x, "scale": scale, "zero_point": z, "quant_min": qmin, "quant_max": qmax}
     if grad:
@@ -877,7 +902,7 @@ _task(
 
     Same arguments as ``torch.fake_quantize_per_tensor_affine``. Rounding half to even
     (``np.rint``, as PyTorch's ``nearbyint``). Returns a float array shaped like ``input``.
-    """,
+    """ + ZP_ORDER,
     _fake_quantize, _fq_inputs(),
     [Example({"input": np.array([-3.0, 0.25, 0.75, 1.0, 9.0]), "scale": 0.5, "zero_point": 2, "quant_min": 0,
               "quant_max": 15}, np.array([-1.0, 0.0, 1.0, 1.0, 6.5]),
