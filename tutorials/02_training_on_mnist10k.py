@@ -140,7 +140,7 @@ print(f"LeNet-5 after {len(hist5)} epoch(s): test accuracy {evaluate(cnn, x_test
 # `minicompress check my_exercises/optim.py --task optim.adam_step` prints (exit code 1):
 #
 # ```
-# optim.adam_step  fail  hand-worked example (first step: m̂ = 2, v̂ = 4, so the step is lr · 2/2 = lr whatever the gradient's size): item 0: max abs diff 0.2162277660168378, 1 of 1 differ; first at index (0,): expected 0.9, got 0.6837722339831622; inputs: param=array([1.]), grad=array([2.]), m=array([0.]), v=array([0.]), step=1, lr=0.1, betas=(0.9, 0.999), eps=0.0, weight_decay=0.0; expected: (array([0.9]), array([0.2]), array([0.004])); got: (array([0.6837722339831622]), array([0.19999999999999996]), array([0.0040000000000000036]))
+# optim.adam_step  fail  hand-worked example (first step: m̂ = 2 and v̂ = 4 (bias-corrected), so the step is lr · 2 / (√4 + 0.5) = 0.08): item 0: max abs diff 0.04449150839051763, 1 of 1 differ; first at index (0,): expected 0.92, got 0.9644915083905177; inputs: param=array([1.]), grad=array([2.]), m=array([0.]), v=array([0.]), step=1, lr=0.1, betas=(0.9, 0.999), eps=0.5, weight_decay=0.0; expected: (array([0.92]), array([0.2]), array([0.004])); got: (array([0.9644915083905177]), array([0.19999999999999996]), array([0.0040000000000000036]))
 #     diagnosis: your Adam has no bias correction: divide m by (1 - β1^step) and v by (1 - β2^step)
 #
 # optim:             1 fail
