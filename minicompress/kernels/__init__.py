@@ -66,8 +66,10 @@ Oracles (``minicompress.kernels.reference``)
 """
 
 from ._checks import MAX_K
+from .conv import fold, unfold
 from .gemm import PackedWeights, gemm_s8s8s32, gemm_u8s8s32, pack_weights, qlinear, requantize
 from .im2col import im2col
+from .pool import argmax_dtype, max_pool2d_backward, max_pool2d_forward
 from .quantize import quantize
 from .reference import (
     csr_matmul_reference,
@@ -92,15 +94,19 @@ __all__ = [
     "MAX_K",
     "PackedWeights",
     "SparseNetwork",
+    "argmax_dtype",
     "check_network_input",
     "csr_linear",
     "csr_matmul",
     "csr_matmul_reference",
+    "fold",
     "gemm_reference",
     "gemm_s8s8s32",
     "gemm_u8s8s32",
     "im2col",
     "im2col_reference",
+    "max_pool2d_backward",
+    "max_pool2d_forward",
     "pack_weights",
     "qlinear",
     "qlinear_reference",
@@ -114,4 +120,5 @@ __all__ = [
     "sparse_network_reference",
     "to_csr",
     "to_csr_reference",
+    "unfold",
 ]
