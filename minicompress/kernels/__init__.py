@@ -65,6 +65,7 @@ Oracles (``minicompress.kernels.reference``)
 ``csr_matmul_reference``, ``im2col_reference``, ``sparse_network_reference``.
 """
 
+from . import _cache  # noqa: F401  (first, before any kernel is defined: see its docstring)
 from ._checks import MAX_K
 from .conv import fold, unfold
 from .gemm import PackedWeights, gemm_s8s8s32, gemm_u8s8s32, pack_weights, qlinear, requantize
