@@ -70,6 +70,12 @@ from ._checks import MAX_K
 from .conv import fold, unfold
 from .gemm import PackedWeights, gemm_s8s8s32, gemm_u8s8s32, pack_weights, qlinear, requantize
 from .im2col import im2col
+from .integer_network import (
+    IntegerNetwork,
+    integer_network_forward,
+    integer_network_reference,
+    pack_integer_network,
+)
 from .pool import argmax_dtype, max_pool2d_backward, max_pool2d_forward
 from .quantize import quantize
 from .reference import (
@@ -92,6 +98,10 @@ from .sparse_network import (
 )
 
 __all__ = [
+    "IntegerNetwork",
+    "integer_network_forward",
+    "integer_network_reference",
+    "pack_integer_network",
     "MAX_K",
     "PackedWeights",
     "SparseNetwork",

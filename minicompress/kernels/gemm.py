@@ -212,6 +212,45 @@ def _task_setup(a, flip, kpad, zb, task, n_groups, row_block, n_panels, panels_p
     return i_lo, i_hi, p_lo, p_hi, a_rows, row_term
 
 
+@njit(cache=True, inline="always")
+def _panel_vnni(a_rows, b, off, tile):
+    """tile[:rows, :NR] = a_rows (rows, Kpad) uint8 @ the packed panel at ``b[off:]``, in int32.
+
+    4-row VNNI register tiles, then one 3-, 2- or 1-row tile for the rest; the panel
+    (Kpad x 32 bytes) stays in L1 across them.
+    """
+    rows = a_rows.shape[0]
+    i = 0
+    while i + MR <= rows:
+        _mk4(a_rows, i, b, off, tile, i, 0)
+        i += MR
+    if rows - i == 3:
+        _mk3(a_rows, i, b, off, tile, i, 0)
+    elif rows - i == 2:
+        _mk2(a_rows, i, b, off, tile, i, 0)
+    elif rows - i == 1:
+        _mk1(a_rows, i, b, off, tile, i, 0)
+
+
+@njit(cache=True, inline="always")
+def _panel_portable(a_rows, b, off, tile):
+    """Same contract as :func:`_panel_vnni` in plain Numba (CPUs without AVX-512 VNNI)."""
+    rows, kpad = a_rows.shape
+    for i in range(rows):
+        for j in range(NR):
+            tile[i, j] = 0
+        for q in range(kpad // 4):
+            base = off + q * NR * 4
+            for t in range(4):
+                av = np.int32(a_rows[i, 4 * q + t])
+                for j in range(NR):
+                    tile[i, j] += av * np.int32(b[base + 4 * j + t])
+
+
+#: the panel product every fused kernel uses on this CPU
+panel = _panel_vnni if HAS_VNNI else _panel_portable
+
+
 @njit(cache=True)
 def _vnni_task(task, a, flip, b, kpad, col_term, zb, scale, zp, lo, hi, relu, mode,
                outs, row_block, panels_per_task):
@@ -223,22 +262,11 @@ def _vnni_task(task, a, flip, b, kpad, col_term, zb, scale, zp, lo, hi, relu, mo
     n = col_term.shape[0]
     n_panels = (n + NR - 1) // NR
     n_groups = (n_panels + panels_per_task - 1) // panels_per_task
-    panel_bytes = kpad * NR
     i_lo, i_hi, p_lo, p_hi, a_rows, row_term = _task_setup(
         a, flip, kpad, zb, task, n_groups, row_block, n_panels, panels_per_task)
-    rows = i_hi - i_lo
-    tile = np.empty((rows, NR), dtype=np.int32)
+    tile = np.empty((i_hi - i_lo, NR), dtype=np.int32)
     for p in range(p_lo, p_hi):
-        i = 0
-        while i + MR <= rows:  # the B panel (Kpad x 32 bytes) stays in L1 across these
-            _mk4(a_rows, i, b, p * panel_bytes, tile, i, 0)
-            i += MR
-        if rows - i == 3:
-            _mk3(a_rows, i, b, p * panel_bytes, tile, i, 0)
-        elif rows - i == 2:
-            _mk2(a_rows, i, b, p * panel_bytes, tile, i, 0)
-        elif rows - i == 1:
-            _mk1(a_rows, i, b, p * panel_bytes, tile, i, 0)
+        _panel_vnni(a_rows, b, p * kpad * NR, tile)
         _epilogue(tile, i_lo, i_hi, p * NR, min(n, p * NR + NR), row_term, col_term,
                   scale, zp, lo, hi, relu, mode, outs)
 
@@ -246,25 +274,15 @@ def _vnni_task(task, a, flip, b, kpad, col_term, zb, scale, zp, lo, hi, relu, mo
 @njit(cache=True)
 def _portable_task(task, a, flip, b, kpad, col_term, zb, scale, zp, lo, hi, relu, mode,
                    outs, row_block, panels_per_task):
-    """Same contract as :func:`_vnni_task` in plain Numba (CPUs without AVX-512 VNNI)."""
+    """Same contract as :func:`_vnni_task` with the plain-Numba panel product."""
     n = col_term.shape[0]
     n_panels = (n + NR - 1) // NR
     n_groups = (n_panels + panels_per_task - 1) // panels_per_task
     i_lo, i_hi, p_lo, p_hi, a_rows, row_term = _task_setup(
         a, flip, kpad, zb, task, n_groups, row_block, n_panels, panels_per_task)
-    rows = i_hi - i_lo
-    tile = np.empty((rows, NR), dtype=np.int32)
+    tile = np.empty((i_hi - i_lo, NR), dtype=np.int32)
     for p in range(p_lo, p_hi):
-        base = p * kpad * NR
-        for i in range(rows):
-            for j in range(NR):
-                tile[i, j] = 0
-            for q in range(kpad // 4):
-                off = base + q * NR * 4
-                for t in range(4):
-                    av = np.int32(a_rows[i, 4 * q + t])
-                    for j in range(NR):
-                        tile[i, j] += av * np.int32(b[off + 4 * j + t])
+        _panel_portable(a_rows, b, p * kpad * NR, tile)
         _epilogue(tile, i_lo, i_hi, p * NR, min(n, p * NR + NR), row_term, col_term,
                   scale, zp, lo, hi, relu, mode, outs)
 
