@@ -503,3 +503,101 @@ def test_float_conv_pool_kernels_reject_bad_input():
         max_pool2d_backward(out, arg.astype(np.int32), x.shape, 2, 2)
     with pytest.raises(ValueError, match="does not come from"):
         max_pool2d_backward(out, arg, (1, 1, 9, 9), 2, 2)
+
+
+# --- whole-network integer inference --------------------------------------------------------------
+
+from minicompress.kernels import (  # noqa: E402
+    integer_network_forward,
+    integer_network_reference,
+    pack_integer_network,
+)
+
+
+@st.composite
+def integer_networks(draw):
+    """A random int8 MLP: widths not multiples of 4 or 32, per-tensor or per-channel scales,
+    zero points, ReLU or not, narrower activations, and a batch on either side of 64 rows."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    dims = [draw(st.integers(1, 70)) for _ in range(draw(st.integers(2, 4)))]
+    weights, biases, scales = [], [], []
+    zps = [int(rng.integers(0, 256)) for _ in dims]
+    qmax = []
+    for i, (k, n) in enumerate(zip(dims[:-1], dims[1:])):
+        w = rng.integers(-127, 128, (k, n)).astype(np.int8)
+        weights.append(pack_weights(w))
+        biases.append(rng.integers(-5000, 5000, n).astype(np.int32))
+        s = rng.uniform(0.2, 2.0, n) / (k * 60.0)
+        scales.append(s if draw(st.booleans()) else float(s[0]))
+        qmax.append(int(rng.integers(zps[i + 1], 256)) if draw(st.booleans()) else 255)
+    relus = [draw(st.booleans()) for _ in weights]
+    net = pack_integer_network(weights, biases, scales, zps, float(rng.uniform(0.001, 0.1)), relus, qmax)
+    batch = draw(st.sampled_from([1, 2, 7, 64, 65, 130]))
+    x = (rng.standard_normal((batch, dims[0])) * 3).astype(draw(st.sampled_from([np.float32, np.float64])))
+    x[rng.random(x.shape) < 0.05] = np.inf
+    return net, x
+
+
+@given(integer_networks())
+def test_integer_network_matches_its_oracle_bit_for_bit(case):
+    net, x = case
+    got = integer_network_forward(net, x)
+    assert got.dtype == np.float32 and got.shape == (len(x), net.n_out)
+    np.testing.assert_array_equal(got, integer_network_reference(net, x))
+
+
+def test_integer_network_equals_the_qlinear_chain():
+    rng = np.random.default_rng(1)
+    dims = [784, 300, 100, 10]
+    ws = [rng.integers(-127, 128, (k, n)).astype(np.int8) for k, n in zip(dims[:-1], dims[1:])]
+    bs = [rng.integers(-3000, 3000, n).astype(np.int32) for n in dims[1:]]
+    ss = [rng.uniform(0.5, 1.5, n) / (k * 40.0) for k, n in zip(dims[:-1], dims[1:])]
+    zps = [3, 0, 0, 0]
+    pws = [pack_weights(w) for w in ws]
+    net = pack_integer_network(pws, bs, ss, zps, 0.01)
+    x = rng.random((200, 784), dtype=np.float32)
+    h = quantize(x, 0.01, 3, np.uint8)
+    for i, (pw, b, s) in enumerate(zip(pws, bs, ss)):
+        last = i == 2
+        h = qlinear(h, pw, b, zps[i], s, 0, np.float32 if last else np.uint8, relu=not last)
+    for batch in (1, 64, 200):
+        np.testing.assert_array_equal(integer_network_forward(net, x[:batch]), h[:batch])
+
+
+def test_integer_network_rejects_bad_input():
+    pw = pack_weights(np.ones((4, 3), np.int8))
+    net = pack_integer_network([pw], [np.zeros(3, np.int32)], [0.1], [0, 0], 0.5)
+    with pytest.raises(ValueError, match="NaN"):
+        integer_network_forward(net, np.array([[1.0, np.nan, 0, 0]], np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        integer_network_forward(net, np.zeros((2, 5), np.float32))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        integer_network_forward(net, np.zeros((2, 4), np.int32))
+    with pytest.raises(ValueError, match="one entry per layer"):
+        pack_integer_network([pw], [np.zeros(3, np.int32)], [0.1], [0], 0.5)
+    with pytest.raises(ValueError, match="layer 1 takes 4 inputs but layer 0 gives 3"):
+        pack_integer_network([pw, pack_weights(np.ones((4, 3), np.int8))], [np.zeros(3, np.int32)] * 2,
+                             [0.1, 0.1], [0, 0, 0], 0.5)
+    with pytest.raises(TypeError, match="zero point 0"):
+        pack_integer_network([pack_weights(np.ones((4, 3), np.int8), 2)], [np.zeros(3, np.int32)], [0.1],
+                             [0, 0], 0.5)
+    with pytest.raises(ValueError, match="scales"):
+        pack_integer_network([pw], [np.zeros(3, np.int32)], [0.0], [0, 0], 0.5)
+
+
+@pytest.mark.quantization
+def test_integer_model_runs_an_mlp_as_one_network_with_the_same_logits():
+    from minicompress.compress.quantization import static_ptq, to_integer
+    from minicompress.models import build
+
+    rng = np.random.default_rng(0)
+    model = build("lenet-300-100", seed=0)
+    x = rng.random((130, 784), dtype=np.float32)
+    integer = to_integer(static_ptq(model, [x[:64]], 8))
+    assert integer.network is not None
+    fused = integer.forward_int(x)
+    network, integer.network = integer.network, None
+    steps = integer.forward_int(x)
+    integer.network = network
+    np.testing.assert_array_equal(fused, steps)
+    np.testing.assert_array_equal(integer.forward_int(x[:1]), steps[:1])
