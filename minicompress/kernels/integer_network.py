@@ -7,7 +7,7 @@ of layers once; :func:`integer_network_forward` then runs, for each block of up 
 
 1. the input quantization ``q = clip(rint(x / s_x) + z_x, 0, 255)`` (as :func:`.quantize`);
 2. each layer's ``y_q = clip(rint(((q - z_in) @ (w - z_w) + b_q) * M) + z_out, z_out if ReLU,
-   q_max)``, the panel products and the epilogue of :mod:`.gemm`, every row block's uint8
+   q_max)``, the panel products and the epilogue of :mod:`.gemm_tiles`, every row block's uint8
    activations staying in cache from one layer to the next;
 3. the last layer dequantizes instead: ``logits = ((q - z_in) @ w + b_q) * s_in * s_w``.
 
@@ -23,7 +23,9 @@ from numba import njit, prange
 from minicompress.errors import InputError, InputTypeError
 
 from ._checks import zero_point
-from .gemm import MODE_FLOAT, MODE_QUANT, NR, ROW_BLOCK, PackedWeights, _epilogue, panel
+from .gemm import panel
+from .gemm_tiles import MODE_FLOAT, MODE_QUANT, ROW_BLOCK, _epilogue
+from .packing import NR, PackedWeights
 from .quantize import _quantize_range
 from .reference import qlinear_reference, quantize_reference
 
@@ -44,7 +46,7 @@ class IntegerNetwork:
     packed : ndarray, int8
         Every layer's ``PackedWeights.data``, one after the other.
     col_term : ndarray, int64
-        ``b_q[j] - z_in * sum_k w[k, j]`` per output column (the zero-point fold of :mod:`.gemm`).
+        ``b_q[j] - z_in * sum_k w[k, j]`` per output column (the zero-point fold of :mod:`.gemm_tiles`).
     scale : ndarray, float64
         ``M`` per output column (``s_in * s_w`` for the last layer).
     in_scale, in_zero_point : float, int
