@@ -601,3 +601,26 @@ def test_integer_model_runs_an_mlp_as_one_network_with_the_same_logits():
     integer.network = network
     np.testing.assert_array_equal(fused, steps)
     np.testing.assert_array_equal(integer.forward_int(x[:1]), steps[:1])
+
+
+def test_numba_cache_of_a_kernel_sees_edits_to_every_kernel_file(tmp_path, monkeypatch):
+    """The cached VNNI GEMM is compiled from gemm_vnni.py AND _vnni.py: its cache stamp must change
+    when _vnni.py does (Numba's default stamp covers only the defining file)."""
+    from pathlib import Path
+
+    from numba.core.caching import CompileResultCacheImpl as CacheImpl
+
+    from minicompress.kernels import _cache, gemm_vnni
+
+    impl = CacheImpl(gemm_vnni._qgemm_vnni_ser.py_func)
+    locator = impl._locator
+    assert isinstance(locator, (_cache.InTreeLocator, _cache.UserProvidedLocator))
+    stamp = dict(locator.get_source_stamp())
+    assert {"_vnni.py", "_gather.py", "gemm_vnni.py", "gemm_tiles.py"} <= set(stamp)
+    # an edit to _vnni.py changes the stamp: point the package folder at an edited copy
+    for name in stamp:
+        (tmp_path / name).write_bytes((Path(_cache._DIR) / name).read_bytes())
+    monkeypatch.setattr(_cache, "_DIR", str(tmp_path))
+    assert dict(_cache.package_stamp()) == stamp
+    (tmp_path / "_vnni.py").write_text((tmp_path / "_vnni.py").read_text() + "\n# edited\n")
+    assert dict(_cache.package_stamp())["_vnni.py"] != stamp["_vnni.py"]
