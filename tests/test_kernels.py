@@ -486,7 +486,7 @@ def test_backend_selection():
 
 def test_float_conv_pool_kernels_reject_bad_input():
     x = np.zeros((1, 1, 4, 4), np.float32)
-    with pytest.raises(TypeError, match="float32 or float64"):
+    with pytest.raises(TypeError, match="dtype float32, float64"):
         unfold(x.astype(np.int32), 3)
     with pytest.raises(ValueError, match="4-D"):
         unfold(x[0], 3)
@@ -604,15 +604,15 @@ def test_integer_model_runs_an_mlp_as_one_network_with_the_same_logits():
 
 
 def test_numba_cache_of_a_kernel_sees_edits_to_every_kernel_file(tmp_path, monkeypatch):
-    """The cached VNNI GEMM is compiled from gemm_vnni.py AND _vnni.py: its cache stamp must change
+    """The cached GEMM is compiled from gemm_tiles.py, gemm_vnni.py AND _vnni.py: its cache stamp must change
     when _vnni.py does (Numba's default stamp covers only the defining file)."""
     from pathlib import Path
 
     from numba.core.caching import CompileResultCacheImpl as CacheImpl
 
-    from minicompress.kernels import _cache, gemm_vnni
+    from minicompress.kernels import _cache, gemm_tiles
 
-    impl = CacheImpl(gemm_vnni._qgemm_vnni_ser.py_func)
+    impl = CacheImpl(gemm_tiles._qgemm_ser.py_func)
     locator = impl._locator
     assert isinstance(locator, (_cache.InTreeLocator, _cache.UserProvidedLocator))
     stamp = dict(locator.get_source_stamp())

@@ -26,7 +26,9 @@ after its own call, made a LeNet-5 epoch about ten times slower when both were p
 import numpy as np
 from numba import njit
 
-from minicompress.errors import InputError, InputTypeError
+from minicompress.errors import InputError
+
+from ._checks import as_nd, pair
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -70,29 +72,12 @@ def _fold(cols, kh, kw, sh, sw, oh, ow, out):
                                 dst[xo * sw + kj] += src[xo]
 
 
-def _pair(v, name, minimum):
-    a, b = (v, v) if np.ndim(v) == 0 else v
-    if int(a) != a or int(b) != b or min(a, b) < minimum:
-        raise InputError(f"{name} must be an int >= {minimum} or a pair of them; got {v!r}")
-    return int(a), int(b)
-
-
 def _geometry(h, w, kernel_size, stride, padding):
-    (kh, kw), (sh, sw), (ph, pw) = (_pair(kernel_size, "kernel_size", 1), _pair(stride, "stride", 1),
-                                    _pair(padding, "padding", 0))
+    (kh, kw), (sh, sw), (ph, pw) = (pair(kernel_size, "kernel_size", 1), pair(stride, "stride", 1),
+                                    pair(padding, "padding", 0))
     if h + 2 * ph < kh or w + 2 * pw < kw:
         raise InputError(f"kernel {kh}x{kw} is larger than the padded input {h + 2 * ph}x{w + 2 * pw}")
     return kh, kw, sh, sw, ph, pw, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-
-
-def _float_array(x, name, ndim):
-    if not isinstance(x, np.ndarray):
-        raise InputTypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
-    if x.dtype not in _FLOATS:
-        raise InputTypeError(f"{name} must have dtype float32 or float64; got {x.dtype.name}")
-    if x.ndim != ndim:
-        raise InputError(f"{name} must be {ndim}-D; got shape {x.shape}")
-    return np.ascontiguousarray(x)
 
 
 def unfold(x, kernel_size, stride=1, padding=0):
@@ -110,7 +95,7 @@ def unfold(x, kernel_size, stride=1, padding=0):
     ndarray, shape (N, C*KH*KW, OH*OW), dtype of x
         ``OH = (H + 2 PH - KH) // SH + 1``, ``OW`` likewise; index formula in the module docstring.
     """
-    x = _float_array(x, "x", 4)
+    x = as_nd(x, "x", _FLOATS, 4, "(N, C, H, W)")
     n, c, h, w = x.shape
     kh, kw, sh, sw, ph, pw, oh, ow = _geometry(h, w, kernel_size, stride, padding)
     if ph or pw:
@@ -136,7 +121,7 @@ def fold(cols, output_size, kernel_size, stride=1, padding=0):
         Each pixel gets the sum, over kernel offsets ``(ki, kj)`` in that order, of the column
         entries :func:`unfold` read from it; the padding's entries are dropped.
     """
-    cols = _float_array(cols, "cols", 3)
+    cols = as_nd(cols, "cols", _FLOATS, 3, "(N, C*KH*KW, OH*OW)")
     h, w = (int(v) for v in output_size)
     kh, kw, sh, sw, ph, pw, oh, ow = _geometry(h, w, kernel_size, stride, padding)
     n, rows, length = cols.shape

@@ -22,26 +22,22 @@ from minicompress.errors import InputError, InputTypeError
 
 from ._checks import MAX_K, as_1d, as_2d, scale_vector, zero_point
 from ._vnni import HAS_VNNI
-from .gemm_portable import _panel_portable, _qgemm_portable
 from .gemm_tiles import (
     MODE_FLOAT,
     MODE_INT32,
     MODE_QUANT,
     ROW_BLOCK,
     SERIAL_MAX_WORK,
+    _qgemm_par,
+    _qgemm_ser,
     _requantize_range,
     _requantize_rows,
 )
-from .gemm_vnni import _panel_vnni, _qgemm_vnni_par, _qgemm_vnni_ser
 from .packing import NR, PackedWeights, pack_weights
 
 _FLIP, _NO_FLIP = np.uint8(0x80), np.uint8(0)
 _QRANGE = {np.dtype(np.int8): (-128, 127), np.dtype(np.uint8): (0, 255)}
 _OUT_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.float32))
-
-#: the panel product every fused kernel uses on this CPU
-panel = _panel_vnni if HAS_VNNI else _panel_portable
-
 
 
 def _zp(v, dtype, name):
@@ -143,14 +139,9 @@ def _run(a, b, a_zero_point, b_zero_point, bias, scale, out_zero_point, out_dtyp
     m = au8.shape[0]
     out, outs = _outputs((m, n), dt)
     row_block, ppt = _schedule(m, pw.npad // NR)
-    use_vnni = HAS_VNNI if use_vnni is None else use_vnni
-    if not use_vnni:
-        kernel = _qgemm_portable
-    elif m * pw.kpad * pw.npad < SERIAL_MAX_WORK:
-        kernel = _qgemm_vnni_ser
-    else:
-        kernel = _qgemm_vnni_par
-    ok = kernel(au8, flip, pw.data, pw.kpad, pw.col_sums, pw.k, za, pw.zero_point, bias, s, zp,
+    vnni = HAS_VNNI if use_vnni is None else bool(use_vnni)
+    kernel = _qgemm_ser if m * pw.kpad * pw.npad < SERIAL_MAX_WORK else _qgemm_par
+    ok = kernel(vnni, au8, flip, pw.data, pw.kpad, pw.col_sums, pw.k, za, pw.zero_point, bias, s, zp,
                 lo, hi, bool(relu), mode, outs, row_block, ppt)
     if not ok:
         raise InputError("scale must be finite and > 0")

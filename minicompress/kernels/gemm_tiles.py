@@ -9,7 +9,8 @@ the sign bit). The zero points are then folded in afterwards with the classic ex
 
 so the inner loop never sees a zero point (``za`` here includes the +128 shift). Each finished
 (rows x 32) int32 tile goes through :func:`_epilogue` while it is still in L1, so the int32
-matrix is never written out.
+matrix is never written out. :func:`_qgemm_par` / :func:`_qgemm_ser` run the tasks (block of 64
+rows, group of 32-column panels) on the threads or on the calling thread.
 
 Rounding: round half to even, as ``np.rint`` (the epilogue uses the exact float64 trick
 ``(y + 1.5 * 2**52) - 1.5 * 2**52``, which vectorizes where a libm ``rint`` call does not).
@@ -18,6 +19,8 @@ Rounding: round half to even, as ``np.rint`` (the epilogue uses the exact float6
 import numpy as np
 from numba import njit, prange
 
+from .gemm_portable import _panel_portable
+from .gemm_vnni import _panel_vnni
 from .packing import NR
 
 ROW_BLOCK = 64  # rows of A per parallel task (a 64 x K uint8 block stays in L2)
@@ -106,6 +109,49 @@ def _task_setup(a, flip, kpad, zb, task, n_groups, row_block, n_panels, panels_p
 def _n_tasks(m, n, row_block, panels_per_task):
     n_panels = (n + NR - 1) // NR
     return ((m + row_block - 1) // row_block) * ((n_panels + panels_per_task - 1) // panels_per_task)
+
+
+@njit(cache=True)
+def _task(task, vnni, a, flip, b, kpad, col_term, zb, scale, zp, lo, hi, relu, mode, outs, row_block,
+          panels_per_task):
+    """One (row block, panel group) task: for each 32-column panel, the int32 tile into an L1
+    scratch (VNNI or plain Numba), then the epilogue straight into ``outs``."""
+    n = col_term.shape[0]
+    n_panels = (n + NR - 1) // NR
+    n_groups = (n_panels + panels_per_task - 1) // panels_per_task
+    i_lo, i_hi, p_lo, p_hi, a_rows, row_term = _task_setup(
+        a, flip, kpad, zb, task, n_groups, row_block, n_panels, panels_per_task)
+    tile = np.empty((i_hi - i_lo, NR), dtype=np.int32)
+    for p in range(p_lo, p_hi):
+        if vnni:
+            _panel_vnni(a_rows, b, p * kpad * NR, tile)
+        else:
+            _panel_portable(a_rows, b, p * kpad * NR, tile)
+        _epilogue(tile, i_lo, i_hi, p * NR, min(n, p * NR + NR), row_term, col_term,
+                  scale, zp, lo, hi, relu, mode, outs)
+
+
+@njit(cache=True, parallel=True)
+def _qgemm_par(vnni, a, flip, b, kpad, col_sums, k, za, zb, bias, scale, zp, lo, hi, relu, mode,
+               outs, row_block, panels_per_task):
+    """out = epilogue((a ^ flip) @ unpack(b)), tasks spread over threads; False if bad scale."""
+    col_term, ok = _column_terms(col_sums, k, za, zb, bias, scale, mode)
+    if ok:
+        for task in prange(_n_tasks(a.shape[0], col_sums.shape[0], row_block, panels_per_task)):
+            _task(task, vnni, a, flip, b, kpad, col_term, zb, scale, zp, lo, hi, relu, mode, outs,
+                  row_block, panels_per_task)
+    return ok
+
+
+@njit(cache=True)
+def _qgemm_ser(vnni, a, flip, b, kpad, col_sums, k, za, zb, bias, scale, zp, lo, hi, relu, mode,
+               outs, row_block, panels_per_task):
+    """:func:`_qgemm_par` on the calling thread: small products skip waking the threads."""
+    col_term, ok = _column_terms(col_sums, k, za, zb, bias, scale, mode)
+    for task in range(_n_tasks(a.shape[0], col_sums.shape[0], row_block, panels_per_task) if ok else 0):
+        _task(task, vnni, a, flip, b, kpad, col_term, zb, scale, zp, lo, hi, relu, mode, outs,
+              row_block, panels_per_task)
+    return ok
 
 
 @njit(cache=True)

@@ -23,8 +23,8 @@ from numba import njit, prange
 from minicompress.errors import InputError, InputTypeError
 
 from ._checks import zero_point
-from .gemm import panel
 from .gemm_tiles import MODE_FLOAT, MODE_QUANT, ROW_BLOCK, _epilogue
+from .gemm_vnni import _panel_vnni
 from .packing import NR, PackedWeights
 from .quantize import _quantize_range
 from .reference import qlinear_reference, quantize_reference
@@ -157,7 +157,7 @@ def _rows(x, r_lo, r_hi, in_scale, in_zp, layers, packed, col_term, scale, out):
         zp, relu = layers[lay, ZOUT], layers[lay, RELU] == 1
         lo = zp if relu else 0
         for p in range((n + NR - 1) // NR):
-            panel(a, packed, layers[lay, B_OFF] + p * kpad * NR, tile)
+            _panel_vnni(a, packed, layers[lay, B_OFF] + p * kpad * NR, tile)
             _epilogue(tile, i0, i0 + rows, p * NR, min(n, p * NR + NR), row_term, ct, sc, zp, lo,
                       layers[lay, HI], relu, mode, outs)
         a = nxt

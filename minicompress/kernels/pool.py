@@ -17,7 +17,9 @@ The offsets fit ``argmax_dtype(k)``: int8 up to 11 x 11 windows, int32 beyond.
 import numpy as np
 from numba import njit
 
-from minicompress.errors import InputError, InputTypeError
+from minicompress.errors import InputError
+
+from ._checks import as_nd
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -82,16 +84,6 @@ def _backward(g, arg, k, s, out):
                 out[t, y * s + i, xo * s + a - i * k] += g[t, y, xo]
 
 
-def _check(x, name):
-    if not isinstance(x, np.ndarray):
-        raise InputTypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
-    if x.dtype not in _FLOATS:
-        raise InputTypeError(f"{name} must have dtype float32 or float64; got {x.dtype.name}")
-    if x.ndim != 4:
-        raise InputError(f"{name} must be 4-D (N, C, H, W); got shape {x.shape}")
-    return np.ascontiguousarray(x)
-
-
 def max_pool2d_forward(x, kernel_size, stride):
     """Max over k x k windows every ``stride`` pixels (no padding, floor mode).
 
@@ -107,7 +99,7 @@ def max_pool2d_forward(x, kernel_size, stride):
     arg : ndarray, shape (N, C, OH, OW), ``argmax_dtype(k)``
         Offset ``i * k + j`` of the first maximum in each window.
     """
-    x = _check(x, "x")
+    x = as_nd(x, "x", _FLOATS, 4, "(N, C, H, W)")
     k, s = int(kernel_size), int(stride)
     n, c, h, w = x.shape
     if k < 1 or s < 1 or h < k or w < k:
@@ -138,7 +130,7 @@ def max_pool2d_backward(grad, arg, x_shape, kernel_size, stride):
     ndarray, shape x_shape, dtype of grad
         Overlapping windows (stride < kernel) add their gradients.
     """
-    grad = _check(grad, "grad")
+    grad = as_nd(grad, "grad", _FLOATS, 4, "(N, C, H, W)")
     k, s = int(kernel_size), int(stride)
     n, c, h, w = (int(v) for v in x_shape)
     if not isinstance(arg, np.ndarray) or arg.shape != grad.shape or arg.dtype != argmax_dtype(k):
