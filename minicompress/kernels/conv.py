@@ -34,8 +34,10 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 @njit(cache=True)
-def _unfold(xp, kh, kw, sh, sw, oh, ow, out):
-    """out[b, (c*kh + ki)*kw + kj, y*ow + xo] = xp[b, c, y*sh + ki, xo*sw + kj] (xp padded)."""
+def _patches(xp, cols, kh, kw, sh, sw, oh, ow, adjoint):
+    """Walk the index map ``cols[b, (c*kh + ki)*kw + kj, y*ow + xo] <-> xp[b, c, y*sh + ki, xo*sw + kj]``
+    (``xp`` padded) in (ki, kj) order: copy ``xp`` into ``cols`` (unfold), or, with ``adjoint``,
+    add ``cols`` onto ``xp`` (fold; ``xp`` must start at zero)."""
     n, c = xp.shape[0], xp.shape[1]
     for b in range(n):
         for ch in range(c):
@@ -43,33 +45,20 @@ def _unfold(xp, kh, kw, sh, sw, oh, ow, out):
                 for kj in range(kw):
                     r = (ch * kh + ki) * kw + kj
                     for y in range(oh):
-                        src, dst = xp[b, ch, y * sh + ki], out[b, r, y * ow: y * ow + ow]
-                        if sw == 1:  # a contiguous copy, which LLVM vectorizes
+                        img, col = xp[b, ch, y * sh + ki], cols[b, r, y * ow: y * ow + ow]
+                        # stride 1 gets its own loops: contiguous, which LLVM vectorizes
+                        if adjoint and sw == 1:
                             for xo in range(ow):
-                                dst[xo] = src[xo + kj]
+                                img[xo + kj] += col[xo]
+                        elif adjoint:
+                            for xo in range(ow):
+                                img[xo * sw + kj] += col[xo]
+                        elif sw == 1:
+                            for xo in range(ow):
+                                col[xo] = img[xo + kj]
                         else:
                             for xo in range(ow):
-                                dst[xo] = src[xo * sw + kj]
-
-
-@njit(cache=True)
-def _fold(cols, kh, kw, sh, sw, oh, ow, out):
-    """out (padded) = sum over (ki, kj), in that order, of the column entries read from each pixel."""
-    n, c = out.shape[0], out.shape[1]
-    out[:] = 0
-    for b in range(n):
-        for ch in range(c):
-            for ki in range(kh):
-                for kj in range(kw):
-                    r = (ch * kh + ki) * kw + kj
-                    for y in range(oh):
-                        src, dst = cols[b, r, y * ow: y * ow + ow], out[b, ch, y * sh + ki]
-                        if sw == 1:
-                            for xo in range(ow):
-                                dst[xo + kj] += src[xo]
-                        else:
-                            for xo in range(ow):
-                                dst[xo * sw + kj] += src[xo]
+                                col[xo] = img[xo * sw + kj]
 
 
 def _geometry(h, w, kernel_size, stride, padding):
@@ -101,7 +90,7 @@ def unfold(x, kernel_size, stride=1, padding=0):
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     out = np.empty((n, c * kh * kw, oh * ow), dtype=x.dtype)
-    _unfold(x, kh, kw, sh, sw, oh, ow, out)
+    _patches(x, out, kh, kw, sh, sw, oh, ow, False)
     return out
 
 
@@ -128,8 +117,8 @@ def fold(cols, output_size, kernel_size, stride=1, padding=0):
     if rows % (kh * kw) or length != oh * ow:
         raise InputError(f"cols must have shape (N, C*{kh * kw}, {oh * ow}) for output_size {(h, w)}; "
                          f"got {cols.shape}")
-    out = np.empty((n, rows // (kh * kw), h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
-    _fold(cols, kh, kw, sh, sw, oh, ow, out)
+    out = np.zeros((n, rows // (kh * kw), h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    _patches(out, cols, kh, kw, sh, sw, oh, ow, True)
     if ph or pw:
         out = np.ascontiguousarray(out[:, :, ph:ph + h, pw:pw + w])
     return out
