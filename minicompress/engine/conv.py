@@ -81,14 +81,14 @@ def col2im(cols: np.ndarray, x_shape, kh: int, kw: int, stride: int, padding: in
     return out
 
 
-def _unfold(x, kh, kw, stride, padding):
-    if backend.current() == "numba":
+def _unfold(x, kh, kw, stride, padding, fast):
+    if fast:
         return kernels.unfold(x, (kh, kw), stride, padding)
     return im2col(x, kh, kw, stride, padding)
 
 
-def _fold(cols, x_shape, kh, kw, stride, padding, out_hw):
-    if backend.current() == "numba":
+def _fold(cols, x_shape, kh, kw, stride, padding, out_hw, fast):
+    if fast:
         return kernels.fold(cols, x_shape[2:], (kh, kw), stride, padding)
     return col2im(cols, x_shape, kh, kw, stride, padding, out_hw)
 
@@ -96,7 +96,8 @@ def _fold(cols, x_shape, kh, kw, stride, padding, out_hw):
 class Conv2d(Function):
     """2-D cross-correlation: ``y[n,f] = sum_c x[n,c] * w[f,c] + b[f]``, as ``W @ cols`` per image.
 
-    im2col and col2im come from the selected back end (:mod:`minicompress.engine.backend`).
+    im2col and col2im come from the back end selected when the forward pass runs
+    (:mod:`minicompress.engine.backend`); the backward pass uses the same one.
     """
 
     @staticmethod
@@ -106,7 +107,8 @@ class Conv2d(Function):
         n = x.shape[0]
         ho = (x.shape[2] + 2 * padding - kh) // stride + 1
         wo = (x.shape[3] + 2 * padding - kw) // stride + 1
-        cols = _unfold(x, kh, kw, stride, padding)          # (N, C*kh*kw, Ho*Wo)
+        ctx.fast = backend.current() == "numba"
+        cols = _unfold(x, kh, kw, stride, padding, ctx.fast)  # (N, C*kh*kw, Ho*Wo)
         out = np.matmul(w.reshape(f, -1), cols)             # (N, F, Ho*Wo): already NCHW
         if b is not None:
             out += b[:, None]
@@ -123,7 +125,7 @@ class Conv2d(Function):
         needs = ctx.needs_input_grad
         gx = gw = gb = None
         if needs[0]:
-            gx = _fold(np.matmul(w.reshape(f, -1).T, g3), x_shape, kh, kw, stride, padding, (ho, wo))
+            gx = _fold(np.matmul(w.reshape(f, -1).T, g3), x_shape, kh, kw, stride, padding, (ho, wo), ctx.fast)
         if needs[1]:
             gw = np.matmul(g3, cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
         if has_bias:
