@@ -288,7 +288,7 @@ def lenet_forward(repeats, seed):
 
 def conv_backends(repeats, seed):
     """{op: (numpy_ms, numba_ms)} on LeNet-5's shapes at batch 64, the two engine back ends."""
-    from minicompress.engine import Context
+    from minicompress.engine import Context, backend
     from minicompress.engine import conv as np_conv
     from minicompress.kernels import fold, max_pool2d_backward, max_pool2d_forward, unfold
 
@@ -306,9 +306,8 @@ def conv_backends(repeats, seed):
         return np_conv.MaxPool2d.backward(ctx, g1)
 
     def np_pool_forward():
-        ctx = Context()
-        ctx.fast = False
-        return np_conv.MaxPool2d.forward(ctx, p1, 2, 2)
+        with backend.using("numpy"):
+            return np_conv.MaxPool2d.forward(Context(), p1, 2, 2)
 
     pairs = {
         "im2col conv1 (64,1,28,28) k5 p2": (lambda: np_conv.im2col(x1, 5, 5, 1, 2), lambda: unfold(x1, 5, 1, 2)),
