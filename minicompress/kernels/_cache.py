@@ -5,8 +5,9 @@
 compiled from code in another file (the VNNI micro-kernel of ``_vnni.py`` inside ``gemm.py``'s
 loops, the gather of ``_gather.py`` inside ``sparse.py``'s, the GEMM tiles inside
 ``integer_network.py``) would then keep running its old machine code after that other file is
-edited. Dropping ``cache=True`` would cost every process ~10 s of compilation before its first
-integer product (measured: 0.2 s cached, 10 s not, on the shared 2-core machine).
+edited. Dropping ``cache=True`` instead would make every process compile before its first integer
+product: the first ``qlinear`` calls took 10 s in a fresh process with ``NUMBA_CACHE_DIR`` set to an
+empty folder, 0.2 s with the cache (the shared 2-core machine, loaded).
 
 So the kernels' cache entries carry the SHA-256 of *every* ``.py`` file in this folder: editing
 any of them makes every cached kernel of the package stale, and Numba recompiles it. The

@@ -14,13 +14,14 @@ Why these are faster than the NumPy versions: ``unfold`` writes the columns in o
 where NumPy builds a strided window view and copies it; ``fold`` makes one pass per kernel
 offset over each image while it is in cache, where NumPy's ``col2im`` makes KH*KW strided
 passes over the whole batch. Both work on a zero-padded copy of the image so that the inner
-loops have no bounds tests: a loop with a test per pixel did not vectorize and ran about 6x
-slower (measured on LeNet-5's shapes).
+loops have no bounds tests (a loop with a test per pixel did not vectorize and ran several
+times slower in our trials). ``python benchmarks/kernels.py`` times both back ends on LeNet-5's
+shapes (table "op (engine backend)").
 
 Threads: these loops run on the calling thread. They sit between BLAS calls in every training
 step; on 2 cores, Numba's OpenMP threads and OpenBLAS's threads, each spinning for a while
-after its own call, made a LeNet-5 epoch about ten times slower when both were parallel
-(measured while the machine was shared). The matrix products keep BLAS's threads.
+after its own call, made LeNet-5 training several times slower when both were parallel (in our
+trials on the shared machine). The matrix products keep BLAS's threads.
 """
 
 import numpy as np
