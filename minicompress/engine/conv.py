@@ -127,7 +127,9 @@ class Conv2d(Function):
         if needs[0]:
             gx = _fold(np.matmul(w.reshape(f, -1).T, g3), x_shape, kh, kw, stride, padding, (ho, wo), ctx.fast)
         if needs[1]:
-            gw = np.matmul(g3, cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+            # sum_n cols[n] @ g3[n].T, (C*kh*kw, F) per image, transposed at the end: BLAS ran
+            # this shape faster than sum_n g3[n] @ cols[n].T in our trials on LeNet-5's conv2
+            gw = np.matmul(cols, g3.transpose(0, 2, 1)).sum(axis=0).T.reshape(w.shape)
         if has_bias:
             gb = g3.sum(axis=(0, 2)) if needs[2] else None
             return gx, gw, gb
