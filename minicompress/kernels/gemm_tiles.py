@@ -49,16 +49,24 @@ def _epilogue(src, i_lo, i_hi, j_lo, j_hi, row_term, col_term, scale, zp, lo, hi
     out_q, out_i, out_f = outs
     y_lo = np.float64(lo - zp - 1)  # clamping first keeps |y| < 2**51 and changes no result
     y_hi = np.float64(hi - zp + 1)
-    for i in range(i_lo, i_hi):
-        r = row_term[i - i_lo]
-        for j in range(j_lo, j_hi):
-            v = np.int64(src[i - i_lo, j - j_lo]) + r + col_term[j]
-            if mode == MODE_INT32:
-                out_i[i, j] = v
-            elif mode == MODE_FLOAT:
-                y = np.float64(v) * scale[j]
-                out_f[i, j] = max(y, 0.0) if relu else y
-            else:
+    # one loop nest per mode (the tests hoisted out of the element loop, so LLVM vectorizes it)
+    if mode == MODE_INT32:
+        for i in range(i_lo, i_hi):
+            r = row_term[i - i_lo]
+            for j in range(j_lo, j_hi):
+                out_i[i, j] = np.int64(src[i - i_lo, j - j_lo]) + r + col_term[j]
+    elif mode == MODE_FLOAT:
+        floor = 0.0 if relu else -np.inf
+        for i in range(i_lo, i_hi):
+            r = row_term[i - i_lo]
+            for j in range(j_lo, j_hi):
+                y = np.float64(np.int64(src[i - i_lo, j - j_lo]) + r + col_term[j]) * scale[j]
+                out_f[i, j] = max(y, floor)
+    else:
+        for i in range(i_lo, i_hi):
+            r = row_term[i - i_lo]
+            for j in range(j_lo, j_hi):
+                v = np.int64(src[i - i_lo, j - j_lo]) + r + col_term[j]
                 y = min(max(np.float64(v) * scale[j], y_lo), y_hi)
                 q = (y + MAGIC) - MAGIC + zp
                 out_q[i, j] = np.int64(min(max(q, lo), hi))  # int64 -> uint8 keeps the low byte
