@@ -12,7 +12,6 @@ and CI never import this module. :func:`blas` reports what then ran (threadpoolc
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -100,14 +99,12 @@ def _cpu_name() -> str:
 
 
 def write_json(path, payload: dict) -> None:
-    if not path:
-        return
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-    print(f"wrote {path}")
+    """The library's atomic JSON writer (minicompress.io.write_json), then say where it went."""
+    from minicompress.io import write_json as write
+
+    if path:
+        write(path, payload)
+        print(f"wrote {path}")
 
 
 def status(value, target) -> str:
