@@ -134,12 +134,13 @@ print("kernel == oracle:", np.array_equal(gemm_s8s8s32(qa, qb), gemm_reference(q
 # and what the compiler made of it), so the micro-kernel emits it directly with
 # `numba.extending.intrinsic`. Around it:
 #
-# * **packing**: the weights are stored once as panels of 32 columns, with the 4 values of
-#   k = 4q..4q+3 of each column side by side, so one 64-byte load feeds one `vpdpbusd`;
-# * **register tiling**: 4 rows x 32 columns = 8 zmm accumulators stay in registers for the
+# * **packing** (`kernels/packing.py`): the weights are stored once as panels of 32 columns,
+#   with the 4 values of k = 4q..4q+3 of each column side by side, so one 64-byte load feeds
+#   one `vpdpbusd`;
+# * **register tiling** (`kernels/gemm_vnni.py`): 4 rows x 32 columns = 8 zmm accumulators stay in registers for the
 #   whole K loop; each step loads 2 weight vectors, broadcasts 4 bytes of each of the 4 rows,
 #   and issues 8 `vpdpbusd`;
-# * **blocking and threads**: `prange` runs over (64-row block, panel group) tasks, so a
+# * **blocking and threads** (`kernels/gemm_tiles.py`): `prange` runs over (64-row block, panel group) tasks, so a
 #   weight panel (K x 32 bytes, 25 KB for K = 784) is reused from L1 by 16 tiles;
 # * **fused epilogue**: each finished 64 x 32 int32 tile is requantized to uint8 while it is
 #   still in L1; the int32 matrix is never written out.

@@ -2,7 +2,7 @@
 
 ``@njit(cache=True)`` saves compiled kernels next to the source (``__pycache__/*.nbi``,
 ``*.nbc``) and, by default, reuses them while the *defining* file is unchanged. A kernel
-compiled from code in another file (the VNNI micro-kernel of ``_vnni.py`` inside ``gemm.py``'s
+compiled from code in another file (the VNNI micro-kernel of ``_vnni.py`` inside ``gemm_tiles.py``'s
 loops, the gather of ``_gather.py`` inside ``sparse.py``'s, the GEMM tiles inside
 ``integer_network.py``) would then keep running its old machine code after that other file is
 edited. Dropping ``cache=True`` instead would make every process compile before its first integer
