@@ -1,4 +1,4 @@
-"""Shared pytest setup: hypothesis profiles and the ``--candidate`` option.
+"""Shared pytest setup: hypothesis profiles, BLAS threads, shared data.
 
 Profiles: ``ci`` (no deadline, derandomized so a CI run is reproducible) is
 loaded when the environment variable ``CI`` is set; ``dev`` otherwise.
@@ -30,15 +30,8 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
-def pytest_addoption(parser):
-    parser.addoption(
-        "--candidate",
-        action="store",
-        default=None,
-        metavar="PATH.py",
-        help="run the equation tests (-m equations) against a learner's file instead of "
-        "minicompress.equations; functions are named by E-id, see tutorials/exercises/template.py",
-    )
+# ``--candidate PATH`` is registered by minicompress/course/pytest_plugin.py (a root-level plugin, so that
+# pytest knows the option before it parses the command line).
 
 
 # ---------------------------------------------------------------- shared data and models

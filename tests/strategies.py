@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 # --------------------------------------------------------------------------- equations
 # The equations' strategies live in the package, because ``minicompress check`` runs the
 # same property tests on a learner's file; they are re-exported here for the tests.
-from minicompress.equations.strategies import (  # noqa: F401
+from minicompress.course.strategies import (  # noqa: F401
     FLOAT_DTYPES,
     array_shapes,
     bit_widths,

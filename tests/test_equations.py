@@ -1,9 +1,10 @@
 """The documents' equations E1-E8 as written: property tests and the reference's edge cases.
 
-``test_equation_holds`` runs the package's property tests (minicompress/equations/
-properties.py) against the reference, or against a learner's file with
-``pytest -m equations --candidate PATH.py``. The other tests pin down the reference:
-rounding, bad input, Modules and Tensors.
+``test_equation_holds`` runs the equations' property tests (minicompress/course/
+equation_properties.py, which the course's equations tasks also use on a learner's
+function) against the reference. The other tests pin down the reference: rounding, bad
+input, Modules and Tensors. A learner's own file: ``pytest -m equations --candidate PATH``
+(tests/test_course.py).
 """
 
 import math
@@ -15,6 +16,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minicompress import nn
+from minicompress.course.equation_properties import (
+    PROPERTIES,
+    PropertyFailure,
+    round_half_away_exact,
+    run_property,
+)
 from minicompress.engine import Tensor, gradcheck
 from minicompress.equations import (
     EQUATIONS,
@@ -36,14 +43,6 @@ from minicompress.equations import (
     threshold_clip,
     with_activation_quant,
 )
-from minicompress.equations.checker import candidate_functions, load_candidate
-from minicompress.equations.properties import (
-    PROPERTIES,
-    PropertyFailure,
-    function_name,
-    round_half_away_exact,
-    run_property,
-)
 from tests.strategies import float_arrays
 
 pytestmark = pytest.mark.equations
@@ -52,27 +51,11 @@ pytestmark = pytest.mark.equations
 # --------------------------------------------------------------------------- the properties
 
 
-@pytest.fixture(scope="module")
-def implementations(request):
-    path = request.config.getoption("candidate")
-    if path is None:
-        return dict(EQUATIONS), "the reference"
-    return candidate_functions(load_candidate(path)), path
-
-
 @pytest.mark.parametrize("eid", list(PROPERTIES))
-def test_equation_holds(eid, implementations):
-    impls, source = implementations
-    fn = impls[eid]
-    if fn is None:
-        pytest.fail(f"{eid}: {source} has no function {function_name(eid)}")
-    try:
-        fn(*PROPERTIES[eid].probe().values())
-    except NotImplementedError:
-        pytest.fail(f"{eid}: {function_name(eid)} in {source} is not implemented yet")
-    except Exception:
-        pass  # the property reports the crash with its inputs
-    run_property(eid, fn)
+def test_equation_holds(eid):
+    """The reference passes its equation's properties (exact .5 ties, zeros, negatives, empty and
+    1-element arrays, float32 and float64), the same ones a learner's function is checked with."""
+    run_property(eid, EQUATIONS[eid])
 
 
 def test_registry_covers_every_property_and_is_exported():

@@ -137,12 +137,12 @@ savefig(fig, "03_threshold_clipping.png")
 # ## Exercises
 #
 # 1. Run the equation's property tests: `pytest -m equations -k E1`. Read `e1_check` in
-#    `minicompress/equations/properties.py`: which invariant would a sign-preserving variant
+#    `minicompress/course/equation_properties.py`: which invariant would a sign-preserving variant
 #    (`np.sign(w) * t`) break?
-# 2. Implement E1 yourself in a copy of `tutorials/exercises/template.py` and check it:
-#    `minicompress check my_equations.py --only E1` (the untouched template reports every
-#    equation as "not implemented": `minicompress check tutorials/exercises/template.py`).
-#    Then `pytest -m equations --candidate my_equations.py` runs the same tests under pytest.
+# 2. Implement E1 (`threshold_clip`) yourself in a copy of `tutorials/exercises/equations.py` and
+#    check it: `minicompress check my_equations.py --task E1` (the untouched file reports every
+#    task as "not started"). A sign-preserving E1 prints the diagnosis "your clip keeps the sign".
+#    Then `python -m pytest -m equations --candidate my_equations.py` runs the same checks under pytest.
 # 3. Change `THRESHOLDS` to reach the weights' 99th percentile (printed above). At which T does
 #    E1 with t = T first cost more than one point of accuracy? And clipping to ±T?
 # 4. Magnitude thresholding at T = 0.05 zeroes how many weights? Compare with chapter 5's

@@ -30,7 +30,7 @@ from minicompress.cli.errors import UsageError  # noqa: E402
 from minicompress.errors import InputError  # noqa: E402
 
 COMMANDS = [
-    "demo", "train", "evaluate", "check", "prune", "quantize", "distill", "pack", "report",
+    "demo", "train", "evaluate", "check", "exercises", "prune", "quantize", "distill", "pack", "report",
 ]
 BUG_REPORT = ("minicompress: this is a bug in minicompress, not a mistake of yours; please report it "
               "with the command you ran and the traceback above")

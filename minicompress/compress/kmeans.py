@@ -270,3 +270,44 @@ class CentroidOptimizer:
         for layer, cl, codebook in self.layers:
             cl.codebook = codebook.data.copy()
             layer.weight.data = cl.weights().astype(layer.weight.dtype)
+
+
+def update_centroids(values, labels, centroids) -> np.ndarray:
+    """One k-means update step: each centroid becomes the mean of the values assigned to it.
+
+    ``new[k] = mean(values[labels == k])``; a centroid with no values keeps its old value (the
+    mean of nothing is undefined). This is the step MIT 6.5940's ``update_codebook`` performs
+    after fine-tuning, so the codebook follows the trained weights.
+
+    Parameters
+    ----------
+    values : array_like, any shape (flattened)
+    labels : array_like of int in [0, k), same number of elements as ``values``
+    centroids : array_like, shape (k,)
+
+    Returns
+    -------
+    ndarray of float64, shape (k,)
+    """
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    lab = np.asarray(labels).reshape(-1)
+    c = np.asarray(centroids, dtype=np.float64).reshape(-1)
+    if lab.size != v.size:
+        raise InputError(f"{lab.size} labels for {v.size} values")
+    if lab.size and (lab.dtype.kind not in "iu" or lab.min() < 0 or lab.max() >= c.size):
+        raise InputError(f"labels must be integers in [0, {c.size})")
+    counts = np.bincount(lab, minlength=c.size)
+    sums = np.bincount(lab, weights=v, minlength=c.size)
+    return np.where(counts > 0, sums / np.maximum(counts, 1), c)
+
+
+def weight_sharing_compression_rate(n: int, k: int, b: int = 32) -> float:
+    """Deep Compression's rate for weight sharing (Han et al. 2016, §3): ``r = n b / (n log2(k) + k b)``.
+
+    ``n`` weights of ``b`` bits each become one ``log2(k)``-bit index per weight plus a codebook
+    of ``k`` values of ``b`` bits (log2 as written in the paper, not rounded up).
+    """
+    for val, what in ((n, "n"), (k, "k"), (b, "b")):
+        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1:
+            raise InputError(f"{what} must be a positive integer, got {val!r}")
+    return float(n * b / (n * np.log2(k) + k * b))

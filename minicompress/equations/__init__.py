@@ -30,13 +30,12 @@ equation: it is the transfer-learning chapter (``minicompress.compress.transfer`
 
 Checking your own implementation
 --------------------------------
-Write a Python file with one function per E-id, named ``E1``, ``E2``, ... ``E7``,
-``E6_inverse``, ``E8_soft_cross_entropy``, ``E8_output_distance``,
-``E8_parameter_distance``, ``E8_copy`` (the E-id with ``.`` replaced by ``_``), taking
-the arguments listed in ``properties.py`` (start from ``tutorials/exercises/template.py``),
-then run ``minicompress check your_file.py`` or
-``pytest -m equations --candidate your_file.py``. Both run the property tests of
-``properties.py`` that the reference passes.
+Each equation is a task of the course companion's ``equations`` chapter
+(``minicompress.course``): write the functions of ``tutorials/exercises/equations.py``
+(or name them by E-id: ``E1``, ``E6_inverse``, ``E8_copy``, ...), then run
+``minicompress check your_file.py`` or ``python -m pytest -m equations --candidate your_file.py``.
+Both run the property tests of ``minicompress/course/equation_properties.py`` that the
+reference passes.
 """
 
 from minicompress.equations.activation import ActivationQuantE4, with_activation_quant

@@ -64,10 +64,16 @@ from minicompress.compress.pruning.sensitivity import (
     sensitivity_scan,
 )
 from minicompress.compress.pruning.shrink import shrink
-from minicompress.compress.pruning.structured import ln_structured, random_structured
+from minicompress.compress.pruning.structured import (
+    channel_importance,
+    ln_structured,
+    num_channels_to_keep,
+    random_structured,
+)
 from minicompress.compress.pruning.unstructured import (
     l1_unstructured,
     l1_unstructured_to_sparsity,
+    magnitude_threshold_mask,
     random_unstructured,
     random_unstructured_to_sparsity,
 )
@@ -119,4 +125,5 @@ __all__ = [
     "snapshot",
     "sparsity_report",
     "sync_optimizer",
+    "channel_importance", "magnitude_threshold_mask", "num_channels_to_keep",
 ]

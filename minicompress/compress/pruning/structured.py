@@ -98,3 +98,36 @@ def random_structured(module: Module, name: str, amount, dim: int, seed=0,
     dim = _check_dim(dim, p.ndim)
     scores = as_generator(seed).random(p.shape[dim])
     return _prune_channels(module, name, scores, amount, dim, optimizer)
+
+
+def channel_importance(weight, dim: int = 1, n=2) -> np.ndarray:
+    """The L_n norm of every slice of ``weight`` along ``dim`` (over all other dimensions).
+
+    ``dim=1`` gives the importance of each *input* channel of a Linear (out, in) or Conv2d
+    (C_out, C_in, kh, kw) weight, ``||W[:, i]||``: the ranking MIT 6.5940's
+    ``get_input_channel_importance`` uses (n = 2, the Frobenius norm) to decide which input
+    channels (= the previous layer's output channels) to remove. ``dim=0`` is what
+    :func:`ln_structured` ranks output channels by.
+
+    Returns
+    -------
+    ndarray of float64, shape (weight.shape[dim],)
+    """
+    w = np.asarray(weight)
+    if w.ndim < 2:
+        raise InputError(f"weight must have at least 2 dimensions (out, in, ...), got shape {w.shape}")
+    return _channel_norms(w, n, _check_dim(dim, w.ndim))
+
+
+def num_channels_to_keep(channels: int, sparsity: float) -> int:
+    """How many of ``channels`` survive pruning the fraction ``sparsity`` of them: ``round(channels * (1 - sparsity))``.
+
+    The kept count is rounded (Python's ``round``, half to even), as MIT 6.5940's
+    ``get_num_channels_to_keep(channels, prune_ratio)``; :func:`ln_structured` rounds the *pruned*
+    count instead, ``channels - round(channels * amount)``, which differs when that ends in .5.
+    """
+    if isinstance(channels, bool) or not isinstance(channels, numbers.Integral) or channels < 0:
+        raise InputError(f"channels must be a non-negative integer, got {channels!r}")
+    if not 0.0 <= float(sparsity) <= 1.0:
+        raise InputError(f"sparsity must be in [0, 1], got {sparsity}")
+    return int(round(int(channels) * (1.0 - float(sparsity))))

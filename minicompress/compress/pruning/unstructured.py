@@ -104,3 +104,33 @@ def random_unstructured_to_sparsity(module: Module, name: str, sparsity: float, 
     k = target_count(sparsity, int(p.size - mask.sum()), p.size)
     scores = as_generator(seed).random(p.shape)
     return _prune_smallest(module, name, scores, mask, k, optimizer)
+
+
+def magnitude_threshold_mask(weight, sparsity: float) -> np.ndarray:
+    """Fine-grained magnitude pruning by threshold: keep ``|w| > t``, t = the k-th smallest |w|.
+
+    ``k = round(sparsity * w.size)`` (Python's ``round``, half to even). Every weight whose
+    magnitude equals the threshold is pruned too, so ties can prune more than k weights (the
+    rule of MIT 6.5940's ``fine_grained_prune``, ``mask = |w| > kthvalue(|w|, k)``); ``k = 0``
+    keeps everything. :func:`l1_unstructured` instead prunes exactly k, ties in index order.
+
+    Parameters
+    ----------
+    weight : ndarray, any shape, real
+    sparsity : float in [0, 1]
+
+    Returns
+    -------
+    ndarray of bool, the shape of ``weight`` (True = keep)
+    """
+    w = np.asarray(weight)
+    if w.dtype.kind not in "fiu":
+        raise InputError(f"weight must be a real array, got dtype {w.dtype}")
+    if not 0.0 <= float(sparsity) <= 1.0:
+        raise InputError(f"sparsity must be in [0, 1], got {sparsity}")
+    k = int(round(float(sparsity) * w.size))
+    importance = np.abs(w)
+    if k == 0:
+        return np.ones(w.shape, dtype=bool)
+    threshold = np.partition(importance.reshape(-1), k - 1)[k - 1]
+    return importance > threshold

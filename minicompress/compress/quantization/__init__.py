@@ -50,7 +50,10 @@ from minicompress.compress.quantization.uniform import (
     qparams_from_range,
     qrange,
     quantize,
+    quantize_bias,
+    quantize_multiplier,
     quantize_tensor,
+    shift_bias,
 )
 
 __all__ = [
@@ -60,4 +63,5 @@ __all__ = [
     "integer_bytes", "make_observer", "prepare", "prepare_qat", "qparams_from_range", "qrange", "quantize",
     "quantize_model", "quantize_model_with_info", "quantize_tensor", "quantize_weights_with_tensors",
     "quantized_bytes", "static_ptq", "to_integer", "weight_qparams",
+    "quantize_bias", "quantize_multiplier", "shift_bias",
 ]

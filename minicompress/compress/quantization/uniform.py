@@ -275,3 +275,83 @@ def quantize_tensor(x, bits: int = 8, scheme: str = "symmetric", axis=None) -> Q
     """
     qp = choose_qparams(x, bits, scheme, axis)
     return QuantizedTensor(quantize(x, qp), qp)
+
+
+# ------------------------------------------------------------------ integer-only helpers
+def quantize_bias(bias, input_scale, weight_scale) -> np.ndarray:
+    """A layer's bias in accumulator units: ``clip(rint(b / (s_in * s_w)), -2^31, 2^31 - 1)`` as int32.
+
+    The int32 accumulator of ``x_q @ w_q`` counts in units of ``s_in * s_w``, so the bias is
+    quantized with that scale and zero point 0 before it is added (Jacob et al. 2018, §2.4).
+
+    Parameters
+    ----------
+    bias : ndarray, shape (C,), float
+    input_scale : float > 0
+    weight_scale : float or ndarray of C values (any shape with C elements: per output channel)
+
+    Returns
+    -------
+    ndarray of int32, shape (C,); rounding half to even (``np.rint``), saturated to int32.
+    """
+    b = _as_float(bias).astype(np.float64)
+    if b.ndim != 1:
+        raise InputError(f"bias must be 1-D (C,), got shape {b.shape}")
+    s_w = np.asarray(weight_scale, dtype=np.float64)
+    if s_w.size not in (1, b.size):
+        raise InputError(f"weight_scale has {s_w.size} values for a bias of {b.size}")
+    s = float(input_scale) * s_w.reshape(-1)
+    if not np.all((s > 0) & np.isfinite(s)):
+        raise InputError("input_scale * weight_scale must be finite and > 0")
+    q = np.clip(np.rint(b / s), -(2**31), 2**31 - 1)
+    return q.astype(np.int32)
+
+
+def quantize_multiplier(multiplier: float) -> tuple[int, int]:
+    """A real requantization multiplier M > 0 as an integer ``M0`` and an exponent ``shift``.
+
+    ``M = M0 * 2^(shift - 31)`` with ``M0`` in ``[2^30, 2^31)`` (a Q31 number in [0.5, 1)), the
+    form integer-only inference multiplies by (gemmlowp / TFLite's ``QuantizeMultiplier``):
+    ``frexp`` gives M = q * 2^shift with q in [0.5, 1); ``M0 = floor(q * 2^31 + 1/2)`` (round
+    half up, C's ``std::round`` on a positive number); if that rounds up to 2^31, ``M0 = 2^30``
+    and ``shift + 1``. ``shift`` is negative for M < 0.5 (a right shift) and positive for M >= 1.
+
+    Returns
+    -------
+    (int, int)
+        ``(M0, shift)``; ``ValueError`` unless M is finite and > 0.
+    """
+    m = float(multiplier)
+    if not (np.isfinite(m) and m > 0):
+        raise InputError(f"multiplier must be finite and > 0, got {multiplier!r}")
+    q, shift = np.frexp(m)
+    m0 = int(np.floor(float(q) * 2.0**31 + 0.5))
+    if m0 == 2**31:
+        m0, shift = 2**30, shift + 1
+    return m0, int(shift)
+
+
+def shift_bias(quantized_bias, quantized_weight, input_zero_point) -> np.ndarray:
+    """Fold the input zero point into an int32 bias: ``b - Z_in * sum(w[c])`` for every output channel c.
+
+    ``sum_k (x_k - Z_in) w_ck + b_c = sum_k x_k w_ck + (b_c - Z_in sum_k w_ck)``, so a layer can
+    multiply the raw integers ``x`` and add this shifted bias instead of subtracting ``Z_in`` from
+    every input (MIT 6.5940 lab 2's ``shift_quantized_linear_bias`` / ``shift_quantized_conv2d_bias``;
+    a convolution must then pad its input with ``Z_in``). The sum runs over every axis of the
+    weight but the first: (out, in) for Linear, (C_out, C_in, kh, kw) for Conv2d.
+
+    Returns
+    -------
+    ndarray of int32, shape (C_out,)
+    """
+    b = np.asarray(quantized_bias)
+    w = np.asarray(quantized_weight)
+    if b.dtype.kind not in "iu" or w.dtype.kind not in "iu":
+        raise InputTypeError(f"bias and weight must be integers, got {b.dtype} and {w.dtype}")
+    if w.ndim < 2 or b.shape != (w.shape[0],):
+        raise InputError(f"bias of shape {b.shape} does not match a weight of shape {w.shape} (C_out, ...)")
+    col = w.reshape(w.shape[0], -1).astype(np.int64).sum(axis=1)
+    shifted = b.astype(np.int64) - int(input_zero_point) * col
+    if np.any(np.abs(shifted) >= 2**31):
+        raise InputError("the shifted bias does not fit int32")
+    return shifted.astype(np.int32)

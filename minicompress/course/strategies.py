@@ -1,7 +1,7 @@
 """Hypothesis strategies for the equations' property tests, shared in one place.
 
-``tests/strategies.py`` re-exports these for the test suite; ``properties.py`` builds
-its cases from them, so pytest (against the reference) and ``minicompress check``
+``tests/strategies.py`` re-exports these for the test suite; ``equation_properties.py``
+builds its cases from them, so pytest (against the reference) and ``minicompress check``
 (against a learner's file) draw from the same inputs.
 
 Every strategy draws float32 and float64 arrays (float64 first, so a failure shrinks

@@ -1,8 +1,9 @@
 """Property tests for E1-E8, written once, run against any implementation.
 
 Each property takes the implementation under test as an argument, so the same checks
-run against the reference (``pytest -m equations``), against a learner's file
-(``pytest -m equations --candidate PATH.py``) and inside ``minicompress check PATH.py``.
+run against the reference (``tests/test_equations.py``) and, as the ``check`` of the
+course's equations tasks (``minicompress/course/tasks/equations.py``), against a learner's
+function in ``minicompress check PATH`` and ``pytest -m equations --candidate PATH``.
 
 A property draws inputs with hypothesis (``strategies.py``), calls the implementation
 on copies, and checks (a) the equation element by element against an independent
@@ -13,7 +14,8 @@ implementation returned and why it is wrong; hypothesis shrinks it to the smalle
 such example.
 
 Calling conventions (the same for the reference and for learners; see
-``tutorials/exercises/template.py``)::
+``tutorials/exercises/equations.py``, where each function has a descriptive name and the
+E-id is accepted too)::
 
     E1(w, T, t) -> array                       E2(w, bits) -> array
     E3(theta: dict, r) -> dict                 E4(a, bits) -> array
@@ -41,26 +43,10 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 from hypothesis.extra import numpy as hnp
 
-from minicompress.equations import strategies as S
+from minicompress.course import strategies as S
+from minicompress.course.task import fmt
 
 # --------------------------------------------------------------------------- failures
-
-
-def fmt(value) -> str:
-    """A short, exact, readable rendering of an input or output."""
-    if isinstance(value, np.ndarray):
-        body = np.array2string(value, separator=", ", floatmode="unique", threshold=40,
-                               max_line_width=10**9)
-        suffix = "" if value.dtype in (np.float64, np.int64, np.bool_) else f", dtype={value.dtype}"
-        shape = f", shape={value.shape}" if value.size == 0 else ""
-        return f"array({body}{suffix}{shape})"
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{k!r}: {fmt(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(fmt(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    if isinstance(value, (float, np.floating)):
-        return repr(float(value))
-    return repr(value)
 
 
 class PropertyFailure(AssertionError):
