@@ -15,7 +15,7 @@ LAYERS = {
     "nn": 2, "optim": 2,
     "equations": 3, "models": 3, "io": 3, "training": 3, "pretrained": 3,
     "compress": 4,
-    "demo": 5,
+    "demo": 5, "interop": 5,
     "cli": 6,
 }
 

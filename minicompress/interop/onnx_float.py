@@ -1,0 +1,123 @@
+"""Float and fake-quantized (QDQ) ``Sequential`` models as ONNX nodes.
+
+One walk over the layers serves both:
+
+=========================  ===============================================================
+minicompress layer         ONNX
+=========================  ===============================================================
+``Linear``                 ``Gemm(x, W, b, transB=1)`` (``MatMul`` + ``Add`` on a >2-D input)
+``Conv2d``                 ``Conv`` (``pads``, ``strides``)
+``ReLU``                   ``Relu``
+``MaxPool2d``              ``MaxPool`` (floor mode, no padding, as here)
+``Flatten``                ``Flatten(axis=1)``
+``Dropout``                nothing: the identity at inference
+``QuantLinear/Conv2d``     the integer weight as an int8 (int16 at 16 bits) initializer,
+                           ``DequantizeLinear`` (per-tensor, or per-channel with ``axis=0``),
+                           then ``Gemm`` / ``Conv`` with the float bias
+``ActivationFakeQuant``    ``QuantizeLinear`` → (``Clip`` below 8 bits) → ``DequantizeLinear``
+=========================  ===============================================================
+
+A pruning mask is baked in: the exported weight is ``layer.effective("weight")``, the
+weight the forward pass sees, so masked weights are exact zeros in the file.
+
+``QuantizeLinear`` computes ``saturate(round(x / y_scale) + y_zero_point)`` with round
+half to even, in float32 with a float32 scale; :func:`~minicompress.compress.quantization.fake_quantize`
+does the same (``np.rint`` in the activation's float32, the scale cast to float32), so the
+QDQ graph and the fake-quantized model differ only where ONNX Runtime's float sums (another
+summation order) land on the other side of a rounding step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minicompress.compress.quantization import ActivationFakeQuant, QParams, QuantConv2d, QuantLinear, quantize
+from minicompress.engine import no_grad
+from minicompress.errors import InputError
+from minicompress.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
+
+SUPPORTED = ("Linear", "Conv2d", "ReLU", "MaxPool2d", "Flatten", "Dropout", "QuantLinear", "QuantConv2d",
+             "ActivationFakeQuant")
+
+
+def _onnx_int_dtype(qp: QParams):
+    """The ONNX storage type of a quantizer's integers: (u)int8 up to 8 bits, (u)int16 at 16."""
+    signed = qp.scheme == "symmetric"
+    if qp.bits <= 8:
+        return np.int8 if signed else np.uint8
+    return np.int16 if signed else np.uint16
+
+
+def qdq(g, x: str, qp: QParams, hint: str, axis: int | None = None) -> str:
+    """``QuantizeLinear`` → ``DequantizeLinear`` of ``x`` (a Clip in between below 8 bits)."""
+    dt = _onnx_int_dtype(qp)
+    scale = g.const(f"{hint}_scale", np.asarray(qp.scale, dtype=np.float32))
+    zero = g.const(f"{hint}_zero_point", np.asarray(qp.zero_point).astype(dt))
+    kw = {} if axis is None else {"axis": axis}
+    q = g.node("QuantizeLinear", [x, scale, zero], f"{hint}_q", **kw)
+    info = np.iinfo(dt)
+    if (qp.qmin, qp.qmax) != (info.min, info.max):  # e.g. 4-bit values stored in uint8
+        q = g.node("Clip", [q, g.const(f"{hint}_qmin", np.asarray(qp.qmin, dt)),
+                            g.const(f"{hint}_qmax", np.asarray(qp.qmax, dt))], f"{hint}_q_clip")
+    return g.node("DequantizeLinear", [q, scale, zero], f"{hint}_dq", **kw)
+
+
+def _weight(g, layer, hint: str) -> str:
+    """The layer's weight as a float32 initializer, or int8 integers + ``DequantizeLinear`` for a quantized layer."""
+    with no_grad():
+        w = layer.effective("weight").data
+        if not isinstance(layer, (QuantLinear, QuantConv2d)):
+            return g.const(f"{hint}_weight", w.astype(np.float32))
+        qp = layer.weight_qparams()
+    w_q = g.const(f"{hint}_weight_quantized", quantize(w, qp).astype(_onnx_int_dtype(qp)))
+    scale = g.const(f"{hint}_weight_scale", np.asarray(qp.scale, dtype=np.float32))
+    zero = g.const(f"{hint}_weight_zero_point", np.asarray(qp.zero_point).astype(_onnx_int_dtype(qp)))
+    kw = {} if qp.axis is None else {"axis": qp.axis}
+    return g.node("DequantizeLinear", [w_q, scale, zero], f"{hint}_weight_dq", **kw)
+
+
+def _bias(g, layer, hint: str) -> str:
+    if layer.bias is None:
+        return ""
+    # as the forward passes do: Linear/Conv2d apply a bias mask, QuantLinear/QuantConv2d use the bias as is
+    b = layer.bias if isinstance(layer, (QuantLinear, QuantConv2d)) else layer.effective("bias")
+    return g.const(f"{hint}_bias", b.data.astype(np.float32))
+
+
+def emit_sequential(g, x: str, model, rank: int) -> str:
+    """Append the nodes of ``model`` (a Sequential) to ``g``; ``x`` has ``rank`` dims; return the output's name."""
+    for i, layer in enumerate(model):
+        hint = f"l{i}"
+        if isinstance(layer, (Linear, QuantLinear)):
+            w, b = _weight(g, layer, hint), _bias(g, layer, hint)
+            if rank == 2:
+                x = g.node("Gemm", [x, w, b] if b else [x, w], f"{hint}_gemm", transB=1)
+            else:
+                wt = g.node("Transpose", [w], f"{hint}_weight_t", perm=[1, 0])
+                x = g.node("MatMul", [x, wt], f"{hint}_matmul")
+                if b:
+                    x = g.node("Add", [x, b], f"{hint}_add")
+        elif isinstance(layer, (Conv2d, QuantConv2d)):
+            k, s, p = layer.kernel_size, layer.stride, layer.padding
+            w, b = _weight(g, layer, hint), _bias(g, layer, hint)
+            x = g.node("Conv", [x, w, b] if b else [x, w], f"{hint}_conv", kernel_shape=[k, k], strides=[s, s],
+                       pads=[p, p, p, p])
+        elif isinstance(layer, ReLU):
+            x = g.node("Relu", [x], f"{hint}_relu")
+        elif isinstance(layer, MaxPool2d):
+            k, s = layer.kernel_size, layer.stride or layer.kernel_size
+            x = g.node("MaxPool", [x], f"{hint}_maxpool", kernel_shape=[k, k], strides=[s, s])
+        elif isinstance(layer, Flatten):
+            x, rank = g.node("Flatten", [x], f"{hint}_flatten", axis=1), 2
+        elif isinstance(layer, Dropout):
+            continue
+        elif isinstance(layer, ActivationFakeQuant):
+            qp = layer.qparams()
+            if qp.axis is not None:
+                raise InputError(f"layer {i} (ActivationFakeQuant) is per-channel; the ONNX export "
+                                 "quantizes activations per-tensor only")
+            x = qdq(g, x, qp, f"{hint}_act")
+        else:
+            raise InputError(f"layer {i} ({type(layer).__name__}) has no ONNX export; supported layers: "
+                             f"{', '.join(SUPPORTED)}")
+    return x
