@@ -22,14 +22,15 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from minicompress.cli.errors import UsageError
 
 COMMANDS = [
-    "demo", "train", "evaluate", "check", "prune", "quantize", "distill", "pack", "report",
+    "demo", "train", "evaluate", "check", "prune", "quantize", "distill", "pack", "report", "export", "import",
 ]
+MODULES = {"import": "import_weights"}  # "import" is a Python keyword, so not a module name
 
 
 def _modules():
     # Each subcommand module imports its heavy dependencies inside run(), so --help stays fast.
     for name in COMMANDS:
-        yield importlib.import_module(f"minicompress.cli.{name}")
+        yield importlib.import_module(f"minicompress.cli.{MODULES.get(name, name)}")
 
 
 class _Parser(argparse.ArgumentParser):

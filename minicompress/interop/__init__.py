@@ -19,5 +19,9 @@ module                   what it holds
 from minicompress.interop._optional import MissingDependencyError
 from minicompress.interop.onnx_export import export_onnx, to_onnx
 from minicompress.interop.onnx_run import onnx_session, run_onnx
+from minicompress.interop.safetensors_import import import_safetensors, read_safetensors
 
-__all__ = ["MissingDependencyError", "export_onnx", "onnx_session", "run_onnx", "to_onnx"]
+__all__ = [
+    "MissingDependencyError", "export_onnx", "import_safetensors", "onnx_session", "read_safetensors", "run_onnx",
+    "to_onnx",
+]
