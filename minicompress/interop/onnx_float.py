@@ -48,18 +48,24 @@ def _onnx_int_dtype(qp: QParams):
     return np.int16 if signed else np.uint16
 
 
-def qdq(g, x: str, qp: QParams, hint: str, axis: int | None = None) -> str:
-    """``QuantizeLinear`` → ``DequantizeLinear`` of ``x`` (a Clip in between below 8 bits)."""
+def _scale_and_zero(g, qp: QParams, hint: str) -> tuple[str, str]:
+    """float32 scale and zero point in the integers' type: scalars per-tensor, (C,) per-channel."""
+    shape = () if qp.axis is None else (-1,)
+    scale = g.const(f"{hint}_scale", np.asarray(qp.scale, dtype=np.float32).reshape(shape))
+    zero = g.const(f"{hint}_zero_point", np.asarray(qp.zero_point).astype(_onnx_int_dtype(qp)).reshape(shape))
+    return scale, zero
+
+
+def qdq(g, x: str, qp: QParams, hint: str) -> str:
+    """``QuantizeLinear`` → ``DequantizeLinear`` of ``x`` (per-tensor; a Clip in between below 8 bits)."""
     dt = _onnx_int_dtype(qp)
-    scale = g.const(f"{hint}_scale", np.asarray(qp.scale, dtype=np.float32))
-    zero = g.const(f"{hint}_zero_point", np.asarray(qp.zero_point).astype(dt))
-    kw = {} if axis is None else {"axis": axis}
-    q = g.node("QuantizeLinear", [x, scale, zero], f"{hint}_q", **kw)
+    scale, zero = _scale_and_zero(g, qp, hint)
+    q = g.node("QuantizeLinear", [x, scale, zero], f"{hint}_q")
     info = np.iinfo(dt)
     if (qp.qmin, qp.qmax) != (info.min, info.max):  # e.g. 4-bit values stored in uint8
         q = g.node("Clip", [q, g.const(f"{hint}_qmin", np.asarray(qp.qmin, dt)),
                             g.const(f"{hint}_qmax", np.asarray(qp.qmax, dt))], f"{hint}_q_clip")
-    return g.node("DequantizeLinear", [q, scale, zero], f"{hint}_dq", **kw)
+    return g.node("DequantizeLinear", [q, scale, zero], f"{hint}_dq")
 
 
 def _weight(g, layer, hint: str) -> str:
@@ -70,8 +76,7 @@ def _weight(g, layer, hint: str) -> str:
             return g.const(f"{hint}_weight", w.astype(np.float32))
         qp = layer.weight_qparams()
     w_q = g.const(f"{hint}_weight_quantized", quantize(w, qp).astype(_onnx_int_dtype(qp)))
-    scale = g.const(f"{hint}_weight_scale", np.asarray(qp.scale, dtype=np.float32))
-    zero = g.const(f"{hint}_weight_zero_point", np.asarray(qp.zero_point).astype(_onnx_int_dtype(qp)))
+    scale, zero = _scale_and_zero(g, qp, f"{hint}_weight")
     kw = {} if qp.axis is None else {"axis": qp.axis}
     return g.node("DequantizeLinear", [w_q, scale, zero], f"{hint}_weight_dq", **kw)
 

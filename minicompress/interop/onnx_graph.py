@@ -41,7 +41,7 @@ class GraphBuilder:
         from onnx import numpy_helper
 
         name = self._name(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.append(numpy_helper.from_array(np.array(array, order="C"), name))  # 0-d stays 0-d
         return name
 
     def node(self, op: str, inputs: list[str], hint: str | None = None, **attrs) -> str:
