@@ -179,6 +179,7 @@ def test_quantize_linear_rounds_half_to_even_like_rint_not_like_the_documents():
     quantizer.calibrating = True
     quantizer(Tensor(np.array([[0.0, 0.0, 0.0, 63.75]], dtype=np.float32)))  # range [0, 63.75]: s = 0.25, z = 0
     quantizer.calibrating = False
+    quantizer.eval()
     assert float(quantizer.qparams().scale) == 0.25
     ties = (np.arange(8, dtype=np.float32) + 0.5) * np.float32(0.25)
     x = ties.reshape(2, 4)
@@ -228,3 +229,13 @@ def test_missing_onnx_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(MissingDependencyError, match=r"pip install 'minicompress\[onnx\]'"):
         to_onnx(build("doc002-mlp", seed=0))
+
+
+def test_export_leaves_every_modules_mode_as_it_was(mnist10k, calibration):
+    qmodel = static_ptq(build("lenet5", seed=0), calibration[:1])
+    qmodel[0].train()  # one quantizer observing, the rest frozen
+    before = [m.training for _, m in qmodel.named_modules()]
+    ranges = [(q.observer.min, q.observer.max) for q in qmodel if hasattr(q, "observer")]
+    to_onnx(qmodel)
+    assert [m.training for _, m in qmodel.named_modules()] == before
+    assert [(q.observer.min, q.observer.max) for q in qmodel if hasattr(q, "observer")] == ranges

@@ -104,13 +104,14 @@ def _reference_output(model, input_shape) -> np.ndarray:
     try:
         if isinstance(model, IntegerModel):
             return model.forward_int(x)
-        with no_grad():
-            was_training = model.training
-            model.eval()
-            try:
+        modes = [(m, m.training) for _, m in model.named_modules()]
+        model.eval()  # an ActivationFakeQuant in training mode would observe the zeros
+        try:
+            with no_grad():
                 return model(Tensor(x)).data
-            finally:
-                model.train(was_training)
+        finally:
+            for m, mode in modes:  # each module's own mode back, not the container's
+                object.__setattr__(m, "training", mode)
     except (ValueError, TypeError, IndexError) as err:
         raise InputError(f"input_shape {input_shape} does not fit the model: {err}") from None
 
