@@ -152,9 +152,12 @@ for batch in (1, 256):
     print(f"batch {batch}: " + ", ".join(f"{k} {v:.3g} ms ({v / ref:.3g}x)" for k, v in timings[batch].items()))
 
 # %% [markdown]
-# ONNX Runtime's own kernels (float and QDQ) are years of engineering; the integer-operator
-# export pays for its element-wise float64 requantization nodes, which our fused GEMM epilogue
-# does in registers.
+# Read the ratios, not the milliseconds. On LeNet-5 ONNX Runtime is ahead on every path: its
+# convolutions are dedicated kernels, while our integer convolution is an im2col of the uint8
+# image, one GEMM and a transpose per layer. The integer-operator export is its slowest path,
+# because the requantization runs as separate element-wise float64 nodes (Cast, Mul, Round,
+# Add, Clip, Cast) where our GEMM does it in its epilogue. `benchmarks/onnx_runtime.py` also
+# times LeNet-300-100, which has no convolution.
 #
 # ## 4. A lesson in rounding: half to even
 #
