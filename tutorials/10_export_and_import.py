@@ -18,7 +18,7 @@
 # %%
 import os
 import tempfile
-import time
+import timeit
 
 import matplotlib.pyplot as plt
 import numba
@@ -133,13 +133,8 @@ sessions = {kind: onnx_session(path, threads=1) for kind, path in paths.items()}
 
 
 def best_ms(fn, repeats=3 if FAST else 20):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * min(times)
+    fn()  # warm-up: Numba compiles, ONNX Runtime allocates
+    return 1e3 * min(timeit.repeat(fn, number=1, repeat=repeats))
 
 
 timings = {}
