@@ -112,3 +112,11 @@ def test_missing_extra_is_a_one_line_error(lenet5_file, tmp_path, capsys, monkey
     monkeypatch.setitem(sys.modules, "onnx", None)
     assert main(["export", str(lenet5_file), "--out", str(tmp_path / "m.onnx")]) == 2
     assert "pip install 'minicompress[onnx]'" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("command", ["export", "import"])
+def test_help_shows_examples(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    assert f"minicompress {command} " in capsys.readouterr().out

@@ -123,3 +123,24 @@ def test_a_pickled_checkpoint_is_refused(tmp_path):
     (tmp_path / "ckpt.safetensors").write_bytes(pickle.dumps({"0.weight": np.zeros(3)}))
     with pytest.raises(InputError, match="not a readable safetensors file"):
         import_safetensors(tmp_path / "ckpt.safetensors", "doc002-mlp")
+
+
+def test_missing_safetensors_says_how_to_install_it(tmp_path, monkeypatch):
+    import sys
+
+    from minicompress.interop import MissingDependencyError
+
+    path = save(tmp_path / "w.safetensors", build("doc002-mlp", seed=0).state_dict())
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'minicompress\[onnx\]'"):
+        import_safetensors(path, "doc002-mlp")
+
+
+def test_importing_the_package_loads_none_of_the_optional_packages():
+    import subprocess
+    import sys
+
+    code = ("import sys, minicompress.interop, minicompress.cli.export, minicompress.cli.import_weights; "
+            "print(sorted(m for m in ('onnx', 'onnxruntime', 'safetensors') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
