@@ -123,7 +123,7 @@ def to_onnx(model, input_shape=None):
     input_shape = _check_input_shape(model, input_shape)
     out_shape = _reference_output(model, input_shape).shape[1:]
     g = GraphBuilder()
-    x = g._name("input")
+    x = g.fresh_name("input")
     if kind == "integer":
         y = emit_integer(g, x, model)
     else:

@@ -28,7 +28,8 @@ class GraphBuilder:
         self.initializers = []
         self._used = set()
 
-    def _name(self, hint: str) -> str:
+    def fresh_name(self, hint: str) -> str:
+        """``hint``, or ``hint_2``, ``hint_3``, ... if taken: every value and node gets its own name."""
         name, k = hint, 1
         while name in self._used:
             k += 1
@@ -40,14 +41,14 @@ class GraphBuilder:
         """Add ``array`` (its dtype kept) as an initializer; return its name."""
         from onnx import numpy_helper
 
-        name = self._name(hint)
+        name = self.fresh_name(hint)
         self.initializers.append(numpy_helper.from_array(np.array(array, order="C"), name))  # 0-d stays 0-d
         return name
 
     def node(self, op: str, inputs: list[str], hint: str | None = None, **attrs) -> str:
         """Add one node with a single output; return the output's name ("" in ``inputs`` = omitted input)."""
-        out = self._name(hint or op.lower())
-        self.nodes.append(self.onnx.helper.make_node(op, inputs, [out], name=self._name(f"{out}_node"), **attrs))
+        out = self.fresh_name(hint or op.lower())
+        self.nodes.append(self.onnx.helper.make_node(op, inputs, [out], name=self.fresh_name(f"{out}_node"), **attrs))
         return out
 
     def model(self, input_name: str, input_dims, input_type, output_name: str, output_dims, output_type,
