@@ -2,7 +2,9 @@
 
     python benchmarks/deep_compression.py [--quick] [--json PATH]
 
-Pipeline, starting from the cached trained LeNet-300-100 (``trained_model``, 15 epochs):
+Pipeline, starting from the cached trained LeNet-300-100 (``trained_model``, 15 epochs): the
+library's ``minicompress.compress.deep_compression.deep_compress`` (the demo runs it too), with
+an AGP pruning schedule:
 
 1. **prune** with fine-tuning: AGP schedule (``AGPPruner``, global magnitude ranking) to
    92% of the weights over the first epochs, then fine-tuning with the masks fixed;
@@ -24,7 +26,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
 
 if __name__ == "__main__":  # one thread each: the machine is shared, oversubscription only slows
     for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
@@ -35,14 +36,11 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import machine, parser, table, write_json  # noqa: E402
 
-from minicompress.compress.kmeans import CentroidOptimizer, share_weights  # noqa: E402
-from minicompress.compress.packing import pack, stage_bytes, unpack  # noqa: E402
-from minicompress.compress.pruning import AGPPruner, KeepPruned  # noqa: E402
+from minicompress.compress.deep_compression import deep_compress  # noqa: E402
+from minicompress.compress.packing import pack, unpack  # noqa: E402
 from minicompress.data import load_mnist10k  # noqa: E402
-from minicompress.io import copy_model  # noqa: E402
-from minicompress.optim import Adam  # noqa: E402
 from minicompress.pretrained import trained_model  # noqa: E402
-from minicompress.training import evaluate, fit, predict  # noqa: E402
+from minicompress.training import evaluate, predict  # noqa: E402
 
 
 def sparsity_of(model) -> dict:
@@ -58,31 +56,21 @@ def run(quick: bool = False, sparsity: float = 0.92, bits: int = 5, seed: int = 
     acc = lambda m: evaluate(m, x_test, y_test)["accuracy"]
     base, _ = trained_model("lenet-300-100")
     float_acc = acc(base)
-    model = copy_model(base)
     prune_epochs, tune_epochs, centroid_epochs = (2, 1, 1) if quick else (4, 3, 2)
-    steps_per_epoch = -(-len(x_train) // 64)
-    t0 = time.perf_counter()
-
-    # 1. prune: AGP over the first prune_epochs - 1 epochs, pruning every 25 steps
-    n_prune = max(1, (prune_epochs - 1) * steps_per_epoch // 25)
-    opt = Adam(model.parameters(), lr=1e-3)
-    fit(model, opt, x_train, y_train, epochs=prune_epochs, seed=seed, progress=False,
-        callbacks=[AGPPruner(model, s_f=sparsity, n=n_prune, dt=25, scope="global")])
-    fit(model, opt, x_train, y_train, epochs=tune_epochs, seed=seed + 1, callbacks=[KeepPruned()],
-        progress=False)
-    pruned_acc = acc(model)
-    pruned_sparsity = sparsity_of(model)
-
+    # 1. prune: AGP over the first prune_epochs - 1 epochs, pruning every 25 steps, then fine-tune;
     # 2. k-means weight sharing, 3. centroid fine-tuning
-    clusters = share_weights(model, bits=bits, init="linear", seed=seed)
-    clustered_acc = acc(model)
-    fit(model, CentroidOptimizer(model, clusters, lr=1e-4), x_train, y_train, epochs=centroid_epochs,
-        seed=seed + 2, progress=False)
-    finetuned_acc = acc(model)
-    pipeline_seconds = time.perf_counter() - t0
+    result = deep_compress(base, x_train, y_train, sparsity=sparsity, schedule="agp", prune_epochs=prune_epochs,
+                           fine_tune_epochs=tune_epochs, lr=1e-3, agp_every=25, bits=bits,
+                           centroid_epochs=centroid_epochs, centroid_lr=1e-4, seed=seed,
+                           evaluate_on=(x_test, y_test))
+    model = result.model
+    pruned_acc, clustered_acc = result.accuracy["pruned"], result.accuracy["clustered"]
+    finetuned_acc = result.accuracy["final"]
+    pruned_sparsity = sparsity_of(result.pruned)
+    pipeline_seconds = sum(result.seconds.values())
 
     # 4. Huffman + the packed file, and the round trip
-    stages = stage_bytes(model)
+    stages = result.stage_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "lenet300.mcz")
         packed = pack(model, path)

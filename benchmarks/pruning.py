@@ -57,7 +57,7 @@ def gradual(base, data, sparsity, importance, agp_epochs, tune_epochs, seed):
     dt = max(steps // 4, 1)  # prune four times an epoch
     n = max((agp_epochs * steps - steps // 2) // dt, 1)  # reach s_f half an epoch before the end
     if max(sparsity) > 0:
-        agp = P.AGPPruner(model, s_f=sparsity, n=n, dt=dt, importance=importance, seed=seed)
+        agp = P.AGPPruner(model, sparsity=sparsity, n=n, dt=dt, importance=importance, seed=seed)
         callbacks = [agp]
     else:
         callbacks = []
@@ -118,7 +118,7 @@ def main(argv=None) -> int:
     e3 = e3_rows[0]
 
     e5_model = copy_model(base)
-    P.e5_random_candidate_model(e5_model, 0.5, seed=args.seed, k=1.0)
+    P.e5_random_candidate_model_report(e5_model, 0.5, seed=args.seed, k=1.0)
     e5_acc = evaluate(e5_model, x_test, y_test)["accuracy"]
 
     seconds = time.perf_counter() - start

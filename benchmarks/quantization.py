@@ -37,6 +37,7 @@ from _common import machine, parser, table, write_json  # noqa: E402
 from minicompress.compress.quantization import (  # noqa: E402
     prepare_qat,
     quantize_model,
+    quantize_model_with_info,
     static_ptq,
     to_integer,
 )
@@ -62,7 +63,7 @@ def run(quick: bool = False, seed: int = 0) -> dict:
                                   ("e6_as_written_accuracy", "e6", None, {"ratio": 8.0}),
                                   ("fixed_point_accuracy", "fixed-point", 8, {}),
                                   ("int8_ptq_accuracy", "int8-ptq", 8, {})]:
-        qmodel, info = quantize_model(mlp, method, 8 if bits is None else bits, **kw)
+        qmodel, info = quantize_model_with_info(mlp, method, 8 if bits is None else bits, **kw)
         res[key] = acc(qmodel)
         if "zero_fraction" in info:
             res[key.replace("_accuracy", "_zero_fraction")] = info["zero_fraction"]
@@ -70,7 +71,7 @@ def run(quick: bool = False, seed: int = 0) -> dict:
                      "bits": bits, "accuracy": res[key]})
     sweep = {}
     for bits in ([8, 4, 2] if quick else [8, 6, 4, 3, 2]):
-        qmodel, _ = quantize_model(mlp, "ptq", bits)
+        qmodel = quantize_model(mlp, "ptq", bits)
         sweep[bits] = acc(qmodel)
     res["ptq_bits_sweep"] = sweep
 

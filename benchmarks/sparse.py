@@ -79,7 +79,7 @@ import numpy as np  # noqa: E402
 from _common import machine, write_json  # noqa: E402
 
 import minicompress.compress.pruning as P  # noqa: E402
-from minicompress.compress.sparse import FUSED_MAX_BATCH, DenseInference, SparseInference  # noqa: E402
+from minicompress.compress.sparse_inference import FUSED_MAX_BATCH, DenseInference, SparseInference  # noqa: E402
 from minicompress.data import load_mnist10k  # noqa: E402
 from minicompress.io import copy_model  # noqa: E402
 from minicompress.kernels import pack_sparse_network, sparse_network_forward  # noqa: E402

@@ -171,7 +171,7 @@ def test_report_options_that_do_not_apply_are_refused(pruned_model_file, tmp_pat
 
 
 def test_integer_bytes_uses_the_smallest_integer_type():
-    from minicompress.demo.stages import integer_bytes
+    from minicompress.compress.quantization import integer_bytes
 
     assert integer_bytes(np.array([-128.0, 127.0])) == 2
     assert integer_bytes(np.array([-129.0, 0.0, 5.0])) == 6

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from minicompress.compress.deep_compression import deep_compress
 from minicompress.compress.huffman import HuffmanCode, canonical_codes, code_lengths, entropy_bits, huffman_encode
 from minicompress.compress.kmeans import (
     CentroidOptimizer,
@@ -19,14 +20,20 @@ from minicompress.compress.kmeans import (
 )
 from minicompress.compress.packing import (
     MAGIC,
-    dense_float32_bytes,
     pack,
     pack_bytes,
     stage_bytes,
     unpack,
     unpack_bytes,
 )
-from minicompress.compress.pruning import AGPPruner, KeepPruned, l1_unstructured
+from minicompress.compress.pruning import (
+    AGPPruner,
+    KeepPruned,
+    global_unstructured_to_sparsity,
+    l1_unstructured,
+    prunable_parameters,
+)
+from minicompress.compress.weights import float32_bytes
 from minicompress.engine import Tensor, gradcheck
 from minicompress.io import copy_model
 from minicompress.nn import Conv2d, Flatten, Linear, ReLU, Sequential
@@ -186,7 +193,7 @@ def test_pack_round_trip_is_exact(small_packed_model, tmp_path, rng):
 
 def test_every_stage_is_a_real_smaller_file(small_packed_model):
     stages = stage_bytes(small_packed_model)
-    assert stages["dense_float32"] == dense_float32_bytes(small_packed_model) == 4 * small_packed_model.num_parameters()
+    assert stages["dense_float32"] == float32_bytes(small_packed_model) == 4 * small_packed_model.num_parameters()
     assert stages["huffman"] == len(pack_bytes(small_packed_model))
     assert stages["clustered"] < stages["pruned_csr"]
     for values, huffman in (("float32", False), ("codebook", False), ("codebook", True)):
@@ -204,6 +211,9 @@ def test_bad_packed_files_raise(small_packed_model, tmp_path):
         unpack_bytes(b"NOPE" + data[4:])
     with pytest.raises(ValueError, match="version 9 is unknown"):
         unpack_bytes(data[:4] + struct.pack("<B", 9) + data[5:])
+    assert data[4] == 2  # format 2: every stream least significant bit first
+    with pytest.raises(ValueError, match="version 1 is no longer read .*most significant bit first.*pack the model again"):
+        unpack_bytes(data[:4] + struct.pack("<B", 1) + data[5:])
     flipped = bytearray(data)
     flipped[-10] ^= 0xFF
     with pytest.raises(ValueError, match="checksum"):
@@ -220,20 +230,62 @@ def test_bad_packed_files_raise(small_packed_model, tmp_path):
 def test_deep_compression_of_lenet300_is_35x_smaller_within_one_point(trained_lenet300, mnist10k, tmp_path):
     x_train, y_train, x_test, y_test = mnist10k
     float_acc = evaluate(trained_lenet300, x_test, y_test)["accuracy"]
-    model = copy_model(trained_lenet300)
-    opt = Adam(model.parameters(), lr=1e-3)
-    # AGP reaches 92% after 100 of the epoch's 125 steps; then one epoch with the masks fixed
-    fit(model, opt, x_train, y_train, epochs=1, seed=0, progress=False,
-        callbacks=[AGPPruner(model, s_f=0.92, n=4, dt=25, scope="global")])
-    fit(model, opt, x_train, y_train, epochs=1, seed=1, callbacks=[KeepPruned()], progress=False)
-    clusters = share_weights(model, bits=5, seed=0)
-    fit(model, CentroidOptimizer(model, clusters, lr=1e-4), x_train, y_train, epochs=1, seed=2, progress=False)
+    result = deep_compress(trained_lenet300, x_train, y_train, sparsity=0.92, fine_tune_epochs=1,
+                           centroid_epochs=1, seed=0, evaluate_on=(x_test, y_test))
+    assert set(result.accuracy) == {"pruned_before_fine_tune", "pruned", "clustered", "final"}
+    assert result.sparsity == pytest.approx(0.92, abs=1e-3)
     path = tmp_path / "lenet300.mcz"
-    size = pack(model, path)
+    size = pack(result.model, path)
+    assert size == result.stage_bytes()["huffman"]
     assert 1_066_440 / size >= 35
     restored = unpack(path)
-    np.testing.assert_array_equal(predict(restored, x_test), predict(model, x_test))
-    assert evaluate(restored, x_test, y_test)["accuracy"] >= float_acc - 0.01
+    np.testing.assert_array_equal(predict(restored, x_test), predict(result.model, x_test))
+    assert evaluate(restored, x_test, y_test)["accuracy"] == result.accuracy["final"] >= float_acc - 0.01
+
+
+@pytest.mark.parametrize("schedule, prune_epochs", [("one-shot", 0), ("agp", 1)])
+def test_deep_compress_is_the_tutorials_steps_and_reproducible(mnist10k, schedule, prune_epochs):
+    x, y = mnist10k[0][:256], mnist10k[1][:256]
+    base = Sequential(Flatten(), Linear(784, 32, seed=0), ReLU(), Linear(32, 10, seed=1))
+    before = [p.data.copy() for p in base.parameters()]
+    kw = dict(sparsity=0.8, schedule=schedule, prune_epochs=prune_epochs, fine_tune_epochs=1, lr=1e-3,
+              agp_every=1, bits=3, centroid_epochs=1, batch_size=32, seed=3)
+    result = deep_compress(base, x, y, **kw)
+    for p, b in zip(base.parameters(), before):
+        np.testing.assert_array_equal(p.data, b)  # the input model is untouched
+    again = deep_compress(base, x, y, **kw)
+    for a, b in zip(result.model.parameters(), again.model.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)  # same seed, same model
+    # step by step, as tutorials/08 does
+    model = copy_model(base)
+    opt = Adam(model.parameters(), lr=1e-3)
+    if schedule == "one-shot":
+        global_unstructured_to_sparsity(prunable_parameters(model), 0.8, optimizer=opt)
+    else:
+        fit(model, opt, x, y, epochs=1, batch_size=32, seed=3, progress=False,
+            callbacks=[AGPPruner(model, sparsity=0.8, n=1, dt=1, scope="global")])
+    fit(model, opt, x, y, epochs=1, batch_size=32, seed=3, callbacks=[KeepPruned()], progress=False)
+    clusters = share_weights(model, bits=3, seed=3)
+    fit(model, CentroidOptimizer(model, clusters, lr=1e-4), x, y, epochs=1, batch_size=32, seed=3, progress=False)
+    for a, b in zip(result.model.parameters(), model.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
+    assert result.sparsity == pytest.approx(0.8, abs=0.01)
+    assert all(np.unique(m.weight.data[m.weight.data != 0]).size <= 7 for m in result.model if isinstance(m, Linear))
+    assert result.accuracy == {} and set(result.seconds) == {"prune", "share_weights"}
+    assert set(result.clusterings) == {"1", "3"}
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"schedule": "gradual"}, "schedule must be one of"),
+    ({"sparsity": 1.0}, r"sparsity must be a fraction in \[0, 1\)"),
+    ({"schedule": "agp", "prune_epochs": 0}, "prune_epochs must be >= 1"),
+    ({"prune_epochs": 2}, "prune_epochs applies to schedule='agp'"),
+    ({"fine_tune_epochs": -1}, "fine_tune_epochs must be an integer >= 0"),
+])
+def test_deep_compress_bad_arguments(kwargs, match):
+    base = Sequential(Linear(4, 2, seed=0))
+    with pytest.raises(ValueError, match=match):
+        deep_compress(base, np.zeros((4, 4), np.float32), np.zeros(4, np.int64), **kwargs)
 
 
 def test_cli_pack_and_unpack(trained_lenet300, tmp_path, capsys):

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import minicompress.nn.losses as L
 from minicompress.engine import Tensor, gradcheck
@@ -35,8 +37,13 @@ def test_sequential_model_gradient(rng):
 
 LOSSES = {
     "cross_entropy": lambda z, rng: L.cross_entropy(z, rng.integers(0, 4, 5)),
-    "soft_cross_entropy": lambda z, rng: L.soft_cross_entropy(z, rng.dirichlet(np.ones(4), 5)),
-    "kl_div": lambda z, rng: L.kl_div(z.clip(None, -0.01), rng.dirichlet(np.ones(4), 5)),
+    "cross_entropy_probabilities": lambda z, rng: L.cross_entropy(z, rng.dirichlet(np.ones(4), 5)),
+    "cross_entropy_none": lambda z, rng: (L.cross_entropy(z, rng.integers(0, 4, 5), reduction="none")
+                                          * Tensor(rng.random(5))).sum(),
+    "nll_loss": lambda z, rng: L.nll_loss(z.clip(None, -0.01), rng.integers(0, 4, 5), reduction="sum"),
+    "kl_div": lambda z, rng: L.kl_div(z.clip(None, -0.01), rng.dirichlet(np.ones(4), 5), reduction="batchmean"),
+    "kl_div_none": lambda z, rng: (L.kl_div(z.clip(None, -0.01), rng.dirichlet(np.ones(4), 5), reduction="none")
+                                   * Tensor(rng.random((5, 4)))).sum(),
     "bce_logits": lambda z, rng: L.binary_cross_entropy_with_logits(z, rng.random((5, 4))),
     "bce": lambda z, rng: L.binary_cross_entropy(z.sigmoid(), (rng.random((5, 4)) > 0.5) * 1.0),
     "mse": lambda z, rng: L.mse(z, rng.standard_normal((5, 4))),
@@ -61,14 +68,73 @@ def test_loss_values_match_formulas(rng):
     logp = z - np.log(np.exp(z).sum(1, keepdims=True))
     assert np.isclose(L.cross_entropy(Tensor(z), y).item(), -logp[np.arange(6), y].mean())
     q = rng.dirichlet(np.ones(4), 6)
-    assert np.isclose(L.kl_div(Tensor(logp), q).item(), (q * (np.log(q) - logp)).sum() / 6)
-    assert np.isclose(L.soft_cross_entropy(Tensor(z), q).item(), -(q * logp).sum(1).mean())
+    assert np.isclose(L.kl_div(Tensor(logp), q, reduction="batchmean").item(), (q * (np.log(q) - logp)).sum() / 6)
+    assert np.isclose(L.cross_entropy(Tensor(z), q).item(), -(q * logp).sum(1).mean())
     p = 1 / (1 + np.exp(-z))
     t = rng.random((6, 4))
     bce = -(t * np.log(p) + (1 - t) * np.log(1 - p)).mean()
     assert np.isclose(L.binary_cross_entropy(Tensor(p), t).item(), bce)
     assert np.isclose(L.binary_cross_entropy_with_logits(Tensor(z), t).item(), bce)
-    assert L.kl_div(Tensor(np.log(q)), q).item() == pytest.approx(0.0, abs=1e-12)
+    assert L.kl_div(Tensor(np.log(q)), q, reduction="batchmean").item() == pytest.approx(0.0, abs=1e-12)
+
+
+@given(st.integers(1, 6), st.integers(2, 5), st.integers(0, 2**31 - 1))
+def test_loss_reductions_follow_pytorch(n, c, seed):
+    # reduction="none" gives per-sample losses (per element for kl_div); "mean"/"sum" reduce them;
+    # kl_div's "mean" averages over elements (PyTorch's default), "batchmean" over samples.
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, c))
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    y, q = rng.integers(0, c, n), rng.dirichlet(np.ones(c), n)
+    for loss, target, per in ((L.cross_entropy, y, -logp[np.arange(n), y]),
+                              (L.cross_entropy, q, -(q * logp).sum(1)),
+                              (L.nll_loss, y, -logp[np.arange(n), y]),
+                              (L.nll_loss, q, -(q * logp).sum(1))):
+        x = Tensor(logp) if loss is L.nll_loss else Tensor(z)
+        np.testing.assert_allclose(loss(x, target, reduction="none").data, per, rtol=1e-10)
+        assert loss(x, target, reduction="sum").item() == pytest.approx(per.sum(), rel=1e-10)
+        assert loss(x, target).item() == pytest.approx(per.mean(), rel=1e-10)
+    terms = q * (np.log(q) - logp)
+    np.testing.assert_allclose(L.kl_div(Tensor(logp), q, reduction="none").data, terms, rtol=1e-9, atol=1e-12)
+    assert L.kl_div(Tensor(logp), q).item() == pytest.approx(terms.mean(), rel=1e-9)
+    assert L.kl_div(Tensor(logp), q, reduction="sum").item() == pytest.approx(terms.sum(), rel=1e-9)
+    assert L.kl_div(Tensor(logp), q, reduction="batchmean").item() == pytest.approx(terms.sum() / n, rel=1e-9)
+    assert L.kl_div(Tensor(logp), np.log(q), reduction="batchmean", log_target=True).item() == \
+        pytest.approx(terms.sum() / n, rel=1e-9)
+    t = rng.random((n, c))
+    np.testing.assert_allclose(L.mse(Tensor(z), t, reduction="none").data, (z - t) ** 2)
+    bce = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+    np.testing.assert_allclose(L.binary_cross_entropy_with_logits(Tensor(z), t, reduction="none").data, bce)
+    assert L.binary_cross_entropy_with_logits(Tensor(z), t, reduction="sum").item() == pytest.approx(bce.sum())
+
+
+@given(st.integers(1, 5), st.integers(2, 5), st.sampled_from(["mean", "sum", "none"]), st.integers(0, 2**31 - 1))
+def test_loss_family_gradients_on_any_shape(n, c, reduction, seed):
+    rng = np.random.default_rng(seed)
+    w = Tensor(rng.random(n))  # a "none" result is weighted, so every per-sample gradient is checked
+
+    def scalar(t):
+        return (t * w).sum() if reduction == "none" else t
+
+    labels, q = rng.integers(0, c, n), rng.dirichlet(np.ones(c), n)
+    z = Tensor(rng.standard_normal((n, c)))
+    logp = Tensor(-np.abs(rng.standard_normal((n, c))) - 0.1)  # log-probability-like inputs, away from 0
+    gradcheck(lambda z: scalar(L.cross_entropy(z, labels, reduction=reduction)), [z])
+    gradcheck(lambda z: scalar(L.cross_entropy(z, q, reduction=reduction)), [z])
+    # a class-probability Tensor target is differentiable too
+    gradcheck(lambda x, t: scalar(L.nll_loss(x, t, reduction=reduction)), [logp, Tensor(q)])
+    gradcheck(lambda x: scalar(L.nll_loss(x, labels, reduction=reduction)), [logp])
+    kl_red = "batchmean" if reduction == "mean" else reduction
+    v = Tensor(rng.random((n, c)))
+    gradcheck(lambda x: (L.kl_div(x, q, reduction="none") * v).sum() if kl_red == "none"
+              else L.kl_div(x, q, reduction=kl_red), [logp])
+
+
+def test_loss_rejects_unknown_reduction():
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        L.cross_entropy(Tensor(np.zeros((2, 3))), np.array([0, 1]), reduction="batchmean")
+    with pytest.raises(ValueError, match="batchmean"):
+        L.kl_div(Tensor(np.zeros((2, 3))), np.full((2, 3), 1 / 3), reduction="avg")
 
 
 def test_bce_clips_log_at_eps():

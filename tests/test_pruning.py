@@ -34,7 +34,7 @@ def test_amount_is_a_fraction_of_the_remaining_weights():
     assert layer.weight_mask.sum() == 50
 
 
-def test_int_amount_is_a_count_and_target_sparsity_is_absolute():
+def test_int_amount_is_a_count_and_sparsity_is_absolute():
     layer = lin()
     P.random_unstructured(layer, "weight", 7, seed=1)
     assert (~layer.weight_mask).sum() == 7
@@ -87,7 +87,7 @@ def test_masks_compose_by_logical_and():
     (lambda m: P.ln_structured(m, "weight", 0.5, n=2, dim=2), ValueError, "out of range"),
     (lambda m: P.ln_structured(m, "weight", 0.5, n=0, dim=0), ValueError, "n must be"),
     (lambda m: P.random_structured(m, "weight", 11, dim=0), ValueError, "larger"),
-    (lambda m: P.l1_unstructured_to_sparsity(m, "weight", 2.0), ValueError, "target_sparsity"),
+    (lambda m: P.l1_unstructured_to_sparsity(m, "weight", 2.0), ValueError, "sparsity must be in"),
     (lambda m: P.remove(m, "weight"), ValueError, "not pruned"),
     (lambda m: P.global_unstructured([(m, "weight")], 0.9, caps=0.5), ValueError, "caps allow"),
 ])
@@ -281,12 +281,12 @@ def test_e5_masks_exactly_what_the_equation_removes():
     layer = lin(4, 30, 20)
     w = layer.weight.data.copy()
     w_pruned, w_removed, cand = random_candidate_pruning(w, 0.5, 7, k=1.0)
-    info = P.e5_random_candidate(layer, "weight", 0.5, seed=7, k=1.0)
+    info = P.e5_random_candidate_report(layer, "weight", 0.5, seed=7, k=1.0)
     np.testing.assert_array_equal(layer.effective("weight").data, w_pruned)
     assert not (~layer.weight_mask & ~cand).any()  # only candidates are removed
     assert info["removed"] == np.count_nonzero(w_removed) and info["candidates"] == cand.sum()
     model = build("lenet-300-100", seed=0)
-    out = P.e5_random_candidate_model(model, 0.5, seed=0)
+    out = P.e5_random_candidate_model_report(model, 0.5, seed=0)
     assert 0 < out["removed"] < 0.5 * out["size"]
 
 
@@ -297,7 +297,7 @@ def test_agp_formula():
     assert all(b >= a for a, b in zip(s, s[1:]))
     assert s[18] == pytest.approx(0.9 + (0.0 - 0.9) * (1 - 2 / 5) ** 3)
     assert s[19] == s[18]  # only changes at pruning steps
-    with pytest.raises(ValueError, match="s_f"):
+    with pytest.raises(ValueError, match="must be >= initial_sparsity"):
         P.agp_sparsity(0, 0.5, 0.2, 0, 5, 1)
 
 
@@ -305,7 +305,7 @@ def test_agp_pruner_reaches_the_final_sparsity_during_fit(mnist10k):
     x, y = mnist10k[0][:640], mnist10k[1][:640]
     model = build("lenet-300-100", seed=0)
     opt = Adam(model.parameters(), lr=1e-3)
-    agp = P.AGPPruner(model, s_f=0.8, n=4, dt=2)
+    agp = P.AGPPruner(model, sparsity=0.8, n=4, dt=2)
     fit(model, opt, x, y, epochs=1, batch_size=64, callbacks=[agp], progress=False)
     assert [t for t, _ in agp.history] == [0, 2, 4, 6, 8]
     assert agp.history[-1][1] == pytest.approx(0.8)
@@ -315,7 +315,7 @@ def test_agp_pruner_reaches_the_final_sparsity_during_fit(mnist10k):
     # per-layer targets, random importance: each layer follows its own curve
     model = build("lenet-300-100", seed=0)
     init = [np.abs(m.weight.data).copy() for m, _ in P.prunable_parameters(model)]
-    agp = P.AGPPruner(model, s_f=[0.9, 0.5, 0.2], n=2, dt=1, importance="random", seed=0)
+    agp = P.AGPPruner(model, sparsity=[0.9, 0.5, 0.2], n=2, dt=1, importance="random", seed=0)
     fit(model, SGD(model.parameters(), lr=0.0), x[:192], y[:192], epochs=1, callbacks=[agp],
         progress=False)
     masks = [m.weight_mask for m, _ in P.prunable_parameters(model)]
@@ -323,7 +323,7 @@ def test_agp_pruner_reaches_the_final_sparsity_during_fit(mnist10k):
     # random, not magnitude: some pruned weights are larger than some kept ones
     assert init[0][~masks[0]].max() > init[0][masks[0]].min()
     with pytest.raises(ValueError, match="3 parameters"):
-        P.AGPPruner(model, s_f=[0.9, 0.5], n=2, dt=1)
+        P.AGPPruner(model, sparsity=[0.9, 0.5], n=2, dt=1)
 
 
 def test_iterative_prune_and_lottery_rewind(mnist10k):
@@ -402,7 +402,7 @@ def test_sensitivity_scan_table_and_figure(trained_lenet300, mnist10k, tmp_path)
 
 
 def test_sparsity_report_counts_weights_and_bytes():
-    from minicompress.compress.sparse import RelativeCSR
+    from minicompress.compress.relative_csr import RelativeCSR
 
     model = build("lenet-300-100", seed=0)
     P.l1_unstructured(model[1], "weight", 0.9)
@@ -427,8 +427,8 @@ def test_cli_prune(method, tmp_path, capsys):
 
     src, out, js = tmp_path / "m.npz", tmp_path / "p.npz", tmp_path / "r.json"
     save_model(build("doc001-mlp", seed=0), src)
-    code = main(["prune", str(src), "--method", method, "--amount", "0.5", "--out", str(out),
-                 "--json", str(js)])
+    how = {"e3": "--r", "e5": "--p"}.get(method, "--sparsity")
+    code = main(["prune", str(src), "--method", method, how, "0.5", "--out", str(out), "--json", str(js)])
     assert code == 0
     report = json.loads(js.read_text())
     pruned = load_model(out)
@@ -440,6 +440,80 @@ def test_cli_prune(method, tmp_path, capsys):
     else:
         assert sparsity == pytest.approx(0.5, abs=0.01) and P.is_pruned(pruned)
     assert "sparsity" in capsys.readouterr().out
+
+
+@pytest.mark.cli
+def test_cli_prune_sparsity_is_absolute_and_amount_relative(tmp_path, capsys):
+    # re-pruning a 50 %-sparse model: --sparsity 0.5 leaves it at 0.5, --amount 0.5 takes it to 0.75,
+    # and the printed line and the JSON report say the real result
+    from minicompress.cli.main import main
+
+    src, half = tmp_path / "m.npz", tmp_path / "half.npz"
+    save_model(build("doc001-mlp", seed=0), src)
+    assert main(["prune", str(src), "--sparsity", "0.5", "--out", str(half)]) == 0
+    capsys.readouterr()
+    for flag, expected in (("--sparsity", 0.5), ("--amount", 0.75)):
+        out, js = tmp_path / f"{flag[2:]}.npz", tmp_path / f"{flag[2:]}.json"
+        assert main(["prune", str(half), flag, "0.5", "--out", str(out), "--json", str(js)]) == 0
+        report = json.loads(js.read_text())
+        assert report["weights_sparsity_before"] == pytest.approx(0.5, abs=0.01)
+        assert report["weights"]["sparsity"] == pytest.approx(expected, abs=0.01)
+        assert all(r["requested"] == pytest.approx(expected, abs=0.01)
+                   for r in report["layers"] if r["kind"] == "weight")
+        line = capsys.readouterr().out.strip().splitlines()[-1]
+        assert f"{report['weights']['sparsity']:.4f} after" in line and "0.50" in line
+    assert main(["prune", str(half), "--sparsity", "0.5", "--amount", "0.5", "--out", str(out)]) == 2
+    assert main(["prune", str(half), "--method", "e3", "--sparsity", "0.5", "--out", str(out)]) == 2
+    assert "--method e3 takes --r" in capsys.readouterr().err
+    assert main(["prune", str(half), "--method", "e5", "--out", str(out)]) == 2
+    assert "needs --p" in capsys.readouterr().err
+
+
+def test_map_weights_and_byte_counts_beside_the_techniques():
+    from minicompress.compress.weights import bias_bytes, float32_bytes, map_weights
+
+    model = build("doc001-mlp", seed=0)
+    P.l1_unstructured(model[1], "weight", 0.5)
+    doubled = map_weights(model, lambda w: 2 * w)
+    assert doubled is not model and P.is_pruned(doubled)  # a copy, masks kept
+    np.testing.assert_array_equal(doubled[1].weight.data, 2 * model[1].effective("weight").data)
+    np.testing.assert_array_equal(doubled[1].bias.data, model[1].bias.data)  # biases untouched
+    n_bias = sum(p.size for n, p in model.named_parameters() if n.endswith("bias"))
+    assert float32_bytes(model) == 4 * model.num_parameters() and bias_bytes(model) == 4 * n_bias
+    assert P.pruned_bytes(model) == P.sparsity_report(model)["weights"]["csr_bytes"] + 4 * n_bias
+
+
+@pytest.mark.parametrize("method", ["l1", "random", "ln-structured", "global"])
+def test_prune_model_sparsity_is_absolute_amount_relative(method):
+    for how, second in (({"sparsity": 0.5}, 0.5), ({"amount": 0.5}, 0.75)):
+        model = build("doc001-mlp", seed=0)
+        assert P.prune_model(model, method, sparsity=0.5, seed=1) is model  # in place, returned
+        P.prune_model(model, method, seed=2, **how)
+        weights = [m.effective("weight").data for m, _ in P.prunable_parameters(model)]
+        if method == "ln-structured":  # the output layer keeps its rows; channels of the others
+            rows = [np.mean(~w.reshape(len(w), -1).any(axis=1)) for w in weights[:-1]]
+            assert rows == pytest.approx([second] * len(rows), abs=0.01)
+        else:
+            zero = sum(int(np.sum(w == 0)) for w in weights) / sum(w.size for w in weights)
+            assert zero == pytest.approx(second, abs=0.01)
+
+
+def test_prune_model_documents_methods_and_bad_input():
+    model = build("doc001-mlp", seed=0)
+    w = model[1].weight.data.copy()
+    P.prune_model(model, "e3", r=0.25)
+    np.testing.assert_allclose(model[1].weight.data, 0.75 * w, rtol=1e-6)
+    P.prune_model(model, "e5", p=0.5, seed=0)
+    assert P.is_pruned(model)
+    for kwargs, match in (({"method": "l1"}, "exactly one of sparsity, amount"),
+                          ({"method": "l1", "sparsity": 0.5, "amount": 0.5}, "exactly one"),
+                          ({"method": "e3", "sparsity": 0.5}, "takes r, not sparsity"),
+                          ({"method": "l1", "sparsity": 1.5}, r"sparsity must be in \[0, 1\]"),
+                          ({"method": "l2", "sparsity": 0.5}, "unknown pruning method")):
+        with pytest.raises(ValueError, match=match):
+            P.prune_model(build("doc001-mlp", seed=0), **kwargs)
+    with pytest.raises(TypeError, match="sparsity must be a number"):
+        P.prune_model(build("doc001-mlp", seed=0), "l1", sparsity="0.5")
 
 
 @pytest.mark.cli

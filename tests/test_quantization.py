@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from minicompress import equations
+from minicompress.compress.bitpack import pack_bits, unpack_bits
+from minicompress.compress.huffman import HuffmanCode
 from minicompress.compress.quantization import (
     SUPPORTED_BITS,
     FakeQuantize,
@@ -21,17 +23,18 @@ from minicompress.compress.quantization import (
     dequantize,
     fake_quantize,
     fake_quantize_array,
-    pack_bits,
+    integer_bytes,
     prepare,
     prepare_qat,
     qrange,
     quantize,
     quantize_model,
+    quantize_model_with_info,
     quantize_tensor,
-    quantize_weights,
+    quantize_weights_with_tensors,
+    quantized_bytes,
     static_ptq,
     to_integer,
-    unpack_bits,
 )
 from minicompress.engine import Tensor, gradcheck
 from minicompress.io import copy_model
@@ -78,12 +81,43 @@ def test_per_channel_uses_one_scale_per_output_channel(rng):
     assert choose_qparams(conv_w, 4, axis=-4).axis == 0
 
 
-@given(st.integers(1, 8), st.integers(0, 200), st.data())
+@given(st.integers(1, 32), st.integers(0, 200), st.data())
 def test_bit_packing_round_trip_and_size(bits, n, data):
     values = np.array(data.draw(st.lists(st.integers(0, 2**bits - 1), min_size=n, max_size=n)), dtype=np.int64)
     packed = pack_bits(values, bits)
     assert packed.dtype == np.uint8 and packed.size == -(-n * bits // 8)
     np.testing.assert_array_equal(unpack_bits(packed, bits, n), values)
+
+
+def test_bit_packing_is_least_significant_bit_first():
+    assert list(pack_bits(np.array([1, 2, 3]), 2)) == [0b111001]
+    assert list(pack_bits(np.array([5, 1]), 5)) == [0b00100101, 0b00]
+    assert list(pack_bits(np.array([0x3, 0xA]), 4)) == [0xA3]  # int4: the first value in the low nibble
+
+
+def test_every_packed_stream_uses_the_one_bit_order(rng):
+    # sub-byte quantized integers and Huffman streams are packed by minicompress.compress.bitpack
+    qt = quantize_tensor(rng.standard_normal((5, 7)), 4)
+    np.testing.assert_array_equal(qt.packed(), pack_bits(qt.q.reshape(-1).astype(np.int64) - qt.qparams.qmin, 4))
+    symbols = rng.integers(0, 5, 50)
+    code = HuffmanCode.fit(symbols, 5)
+    data, n_bits = code.encode(symbols)
+    first = [int(b) for length, c in zip(code.lengths[symbols[:3]], code.codes[symbols[:3]])
+             for b in format(int(c), f"0{int(length)}b")]  # each codeword, most significant bit first
+    np.testing.assert_array_equal(unpack_bits(data, 1, len(first)), first)
+    np.testing.assert_array_equal(code.decode(data, symbols.size, n_bits), symbols)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: pack_bits(np.array([4]), 2), "fit 2 bits"),
+    (lambda: pack_bits(np.array([1]), 33), r"\[1, 32\]"),
+    (lambda: pack_bits(np.array([[1]]), 2), "1-D"),
+    (lambda: unpack_bits(b"\x00", 4, 3), "need 2 bytes"),
+    (lambda: unpack_bits(b"\x00", 4, -1), "count"),
+])
+def test_bit_packing_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 8, 16])
@@ -125,16 +159,36 @@ def test_bad_axis_and_empty_input_raise():
 
 
 # --------------------------------------------------------------------------- observers
+def test_moving_average_observer_follows_pytorch_averaging_constant():
+    # torch.ao.quantization.MovingAverageMinMaxObserver: averaging_constant=0.01 weights the new batch
+    ma = MovingAverageObserver()
+    assert ma.averaging_constant == 0.01
+    ma.observe(np.array([0.0, 1.0]))
+    ma.observe(np.array([0.0, 101.0]))
+    assert ma.max == pytest.approx(1.0 + 0.01 * 100.0)
+    last_only = MovingAverageObserver(averaging_constant=1.0)
+    for b in (np.array([0.0, 1.0]), np.array([-2.0, 3.0])):
+        last_only.observe(b)
+    assert (last_only.min, last_only.max) == (-2.0, 3.0)
+    for bad in (0.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="averaging_constant"):
+            MovingAverageObserver(averaging_constant=bad)
+    with pytest.raises(TypeError, match="averaging_constant"):
+        MovingAverageObserver(averaging_constant="0.1")
+    with pytest.raises(TypeError):
+        MovingAverageObserver(momentum=0.9)  # the old, reversed name is gone
+
+
 def test_minmax_and_moving_average_observers():
     batches = [np.array([-1.0, 2.0]), np.array([-3.0, 1.0]), np.array([0.0, 5.0])]
-    mm, ma = MinMaxObserver(), MovingAverageObserver(momentum=0.5)
+    mm, ma = MinMaxObserver(), MovingAverageObserver(averaging_constant=0.25)
     for b in batches:
         mm.observe(b)
         ma.observe(b)
     assert (mm.min, mm.max) == (-3.0, 5.0)
-    # r <- 0.5 r + 0.5 r_batch, first batch taken as is
-    assert ma.min == pytest.approx(0.5 * (0.5 * -1 + 0.5 * -3) + 0.5 * 0.0)
-    assert ma.max == pytest.approx(0.5 * (0.5 * 2 + 0.5 * 1) + 0.5 * 5.0)
+    # PyTorch's rule: r <- r + c (r_batch - r), c weighting the NEW batch; first batch taken as is
+    assert ma.min == pytest.approx(0.75 * (0.75 * -1 + 0.25 * -3) + 0.25 * 0.0)
+    assert ma.max == pytest.approx(0.75 * (0.75 * 2 + 0.25 * 1) + 0.25 * 5.0)
     qp = mm.qparams(8, "affine")
     assert float(qp.scale) == pytest.approx(8 / 255)
 
@@ -180,6 +234,29 @@ def test_straight_through_estimator_passes_inside_and_blocks_outside():
     np.testing.assert_array_equal(y.data, [-4, -4, -4, 0, 0, 0.5, 3.5, 3.5, 3.5])
 
 
+@given(st.data(), hnp.array_shapes(min_dims=1, max_dims=4, max_side=5), st.sampled_from([2, 3, 4, 8]),
+       st.sampled_from(["symmetric", "affine"]), st.booleans())
+def test_straight_through_estimator_on_any_shape(data, shape, bits, scheme, per_channel):
+    # the STE directly: dL/dx = dL/dy (gradient 1) where rint(x/s) + z lies in [qmin, qmax], 0 where clamped
+    x = data.draw(hnp.arrays(np.float64, shape, elements=st.floats(-50, 50)))
+    g = data.draw(hnp.arrays(np.float64, shape, elements=st.floats(-3, 3)))
+    qmin, qmax = qrange(bits, scheme)
+    channels = shape[0] if per_channel else 1
+    scale = np.array(data.draw(st.lists(st.floats(0.05, 4), min_size=channels, max_size=channels)))
+    zero = np.array(data.draw(st.lists(st.integers(qmin, qmax), min_size=channels, max_size=channels)))
+    if scheme == "symmetric":
+        zero[:] = 0
+    b = (-1,) + (1,) * (len(shape) - 1)
+    s, z = (scale.reshape(b), zero.reshape(b)) if per_channel else (scale[0], zero[0])
+    xt = Tensor(x, requires_grad=True)
+    y = fake_quantize(xt, scale=s, zero_point=z, qmin=qmin, qmax=qmax)
+    y.backward(g)
+    unclamped = np.rint(x / s) + z
+    inside = (unclamped >= qmin) & (unclamped <= qmax)
+    np.testing.assert_array_equal(xt.grad, np.where(inside, g, 0.0))
+    np.testing.assert_allclose(y.data, (np.clip(unclamped, qmin, qmax) - z) * s, rtol=1e-12, atol=1e-12)
+
+
 def test_fake_quantize_gradcheck_away_from_rounding_steps():
     rng = np.random.default_rng(1)
     # x/s lands at least 0.1 away from every half-integer rounding step and well inside the
@@ -200,7 +277,7 @@ def test_fake_quantize_gradcheck_away_from_rounding_steps():
 # --------------------------------------------------------------------------- the documents vs practice
 def test_e2_as_written_wipes_out_a_trained_network(trained_lenet300, mnist10k):
     _, _, x_test, y_test = mnist10k
-    qmodel, info = quantize_model(trained_lenet300, "e2", 8)
+    qmodel, info = quantize_model_with_info(trained_lenet300, "e2", 8)
     assert info["zero_fraction"] == 1.0  # every |w| < 64 rounds to 0 with step 2^7
     for (_, before), (_, after) in zip(trained_lenet300.named_parameters(), qmodel.named_parameters()):
         if before.ndim == 2:  # computed by the equations package, not re-implemented
@@ -214,21 +291,21 @@ def test_e2_as_written_wipes_out_a_trained_network(trained_lenet300, mnist10k):
 def test_int8_ptq_stays_within_0_3_points_of_float(trained_lenet300, mnist10k):
     _, _, x_test, y_test = mnist10k
     float_acc = evaluate(trained_lenet300, x_test, y_test)["accuracy"]
-    qmodel, info = quantize_model(trained_lenet300, "int8-ptq", 8)
+    qmodel, info = quantize_model_with_info(trained_lenet300, "int8-ptq", 8)
     assert abs(evaluate(qmodel, x_test, y_test)["accuracy"] - float_acc) <= 0.003
     assert info["weight_bytes"] == 266_200 + 3 * 4  # one byte per weight + a float32 scale per layer
 
 
 def test_e4_and_e6_go_through_the_equations(trained_lenet300, rng):
     x = rng.uniform(0, 1, (4, 1, 28, 28)).astype(np.float32)
-    e4, info = quantize_model(trained_lenet300, "e4", 3)
+    e4, info = quantize_model_with_info(trained_lenet300, "e4", 3)
     assert info["activation_quantizers"] == 2
     hidden = Tensor(x)
     for layer in list(e4)[:3]:  # Flatten, Linear, ReLU, then E4 at index 3
         hidden = layer(hidden)
     hidden = hidden.data
     np.testing.assert_array_equal(e4[3](Tensor(hidden)).data, equations.quantize_activations_pow2_step(hidden, 3))
-    e6, info = quantize_model(trained_lenet300, "e6", ratio=4.0)
+    e6, info = quantize_model_with_info(trained_lenet300, "e6", ratio=4.0)
     w = trained_lenet300[1].weight.data
     expected = equations.dequantize_by_ratio(equations.quantize_by_ratio(w, 4.0), 4.0)
     np.testing.assert_array_equal(e6[1].weight.data, expected.astype(np.float32))
@@ -238,12 +315,32 @@ def test_e4_and_e6_go_through_the_equations(trained_lenet300, rng):
         quantize_model(trained_lenet300, "int8-ptq", 4)
 
 
+def test_quantize_model_returns_the_model_and_with_info_the_pair(trained_lenet300):
+    # the return rule (minicompress.compress): a technique returns a model; *_with_info also its info
+    plain = quantize_model(trained_lenet300, "e6", ratio=4.0)
+    pair = quantize_model_with_info(trained_lenet300, "e6", ratio=4.0)
+    assert isinstance(plain, Sequential) and isinstance(pair, tuple) and isinstance(pair[1], dict)
+    for a, b in zip(plain.parameters(), pair[0].parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_integer_and_quantized_bytes():
+    assert integer_bytes(np.array([-128, 127])) == 2
+    assert integer_bytes(np.array([-129, 0, 5])) == 6
+    assert integer_bytes(np.array([2**31])) == 8
+    model = Sequential(Flatten(), Linear(6, 5, seed=0), ReLU(), Linear(5, 3, seed=1))
+    q = prepare_qat(model, 4, calibration_batches=[np.random.default_rng(0).random((4, 6))])
+    # 4-bit weights packed (30 and 15 weights -> 15 and 8 bytes) + a float32 scale per row, float32 biases,
+    # and 8 bytes (scale, zero point) per activation quantizer (input, after the hidden ReLU)
+    assert quantized_bytes(q) == (15 + 4 * 5 + 4 * 5) + (8 + 4 * 3 + 4 * 3) + 2 * 8
+
+
 def test_weight_only_ptq_keeps_pruning_masks(trained_lenet300):
     model = copy_model(trained_lenet300)
     mask = np.zeros_like(model[1].weight.data)
     mask[:, ::2] = 1
     model[1].register_buffer("weight_mask", mask)
-    qmodel, stored = quantize_weights(model, 4, per_channel=True)
+    qmodel, stored = quantize_weights_with_tensors(model, 4, per_channel=True)
     assert np.all(stored["1.weight"].q[mask == 0] == 0)
     assert stored["1.weight"].qparams.scale.shape == (300,)
 

@@ -8,13 +8,9 @@ from hypothesis.extra import numpy as hnp
 
 import minicompress.compress.pruning as P
 from minicompress import nn
-from minicompress.compress.sparse import (
-    DenseInference,
-    RelativeCSR,
-    SparseInference,
-    pack_bits,
-    unpack_bits,
-)
+from minicompress.compress.bitpack import pack_bits
+from minicompress.compress.relative_csr import RelativeCSR
+from minicompress.compress.sparse_inference import DenseInference, SparseInference
 from minicompress.kernels import (
     pack_sparse_network,
     sparse_network_forward,
@@ -79,20 +75,6 @@ def test_bytes_of_a_90_percent_sparse_layer():
     assert r.nbytes() < 0.16 * r.dense_nbytes()
     wide = RelativeCSR.from_dense(w, index_bits=8)
     assert wide.n_fillers <= r.n_fillers
-
-
-@given(st.integers(1, 32).flatmap(
-    lambda b: st.tuples(st.just(b), st.lists(st.integers(0, 2**b - 1), max_size=40))))
-def test_pack_bits_round_trip(bits_values):
-    bits, values = bits_values
-    buf = pack_bits(np.array(values, dtype=np.int64), bits)
-    assert buf.size == -(-len(values) * bits // 8)
-    np.testing.assert_array_equal(unpack_bits(buf, bits, len(values)), values)
-
-
-def test_pack_bits_layout_is_lsb_first():
-    assert list(pack_bits(np.array([1, 2, 3]), 2)) == [0b111001]
-    assert list(pack_bits(np.array([5, 1]), 5)) == [0b00100101, 0b00]
 
 
 @pytest.mark.parametrize("call, err, match", [

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 04 · Quantization: the documents' formulas, then the practice
 #
-# Read along with doc 001 (`../shared/seeds/001_3806f2383fce931b.txt`) §3.2 "weight
+# Read along with doc 001 (`001_3806f2383fce931b.txt`; the README lists the documents) §3.2 "weight
 # quantization" and §3.4 "activation quantization", and doc 000
 # (`000_aa1905e934bb7dd4.txt`) §3.2 "quantization". The documents write:
 #
@@ -26,6 +26,7 @@ from minicompress.compress.quantization import (
     fake_quantize_array,
     prepare_qat,
     quantize_model,
+    quantize_model_with_info,
     quantize_tensor,
     static_ptq,
     to_integer,
@@ -50,11 +51,11 @@ print(f"trained LeNet-300-100, float32: {float_acc:.4f}")
 # %%
 largest = max(float(np.abs(p.data).max()) for p in mlp.parameters())
 print(f"largest |w| in the trained model: {largest:.3f}")
-e2, info = quantize_model(mlp, "e2", 8)        # calls equations.quantize_pow2_step
+e2, info = quantize_model_with_info(mlp, "e2", 8)        # calls equations.quantize_pow2_step
 print(f"E2, b = 8: step {info['step']:.0f}, {info['zero_fraction']:.1%} of the weights become 0, "
       f"accuracy {acc(e2):.4f} (chance is 0.10)")
 for b in (1, 2, 4):
-    q, info = quantize_model(mlp, "e2", b)
+    q, info = quantize_model_with_info(mlp, "e2", b)
     print(f"E2, b = {b}: step {info['step']:g}, zero fraction {info['zero_fraction']:.3f}, accuracy {acc(q):.4f}")
 
 # %% [markdown]
@@ -63,7 +64,7 @@ for b in (1, 2, 4):
 # gives b-bit fixed point, which works at 8 bits because trained weights happen to be below 1.
 
 # %%
-fixed, _ = quantize_model(mlp, "fixed-point", 8)
+fixed = quantize_model(mlp, "fixed-point", 8)
 print(f"fixed-point reading, b = 8: {acc(fixed):.4f}")
 
 # %% [markdown]
@@ -75,10 +76,10 @@ print(f"fixed-point reading, b = 8: {acc(fixed):.4f}")
 # document mentions taking min and max first, but the formula uses neither).
 
 # %%
-e4, _ = quantize_model(mlp, "e4", 8)
+e4 = quantize_model(mlp, "e4", 8)
 print(f"E4, b = 8 after every ReLU: {acc(e4):.4f}")
 for Q in (2, 4, 8, 32, 128):
-    q, info = quantize_model(mlp, "e6", ratio=float(Q))
+    q, info = quantize_model_with_info(mlp, "e6", ratio=float(Q))
     print(f"E6, Q = {Q:>3}: step {1 / Q:.4f}, zero fraction {info['zero_fraction']:.3f}, accuracy {acc(q):.4f}")
 
 # %% [markdown]
@@ -124,7 +125,7 @@ savefig(fig, "04_weight_histograms.png")
 bit_list = [8, 4, 3, 2] if FAST else [8, 6, 5, 4, 3, 2]
 curves = {}
 for per_channel in (False, True):
-    curves[per_channel] = [acc(quantize_model(mlp, "ptq", b, per_channel=per_channel)[0]) for b in bit_list]
+    curves[per_channel] = [acc(quantize_model(mlp, "ptq", b, per_channel=per_channel)) for b in bit_list]
 int8 = curves[False][0]
 print(f"int8 PTQ (symmetric, per-tensor): {int8:.4f}, float {float_acc:.4f} "
       f"({100 * (int8 - float_acc):+.2f} points); E2 as written at b = 8: {acc(e2):.4f}")

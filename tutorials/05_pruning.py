@@ -23,7 +23,8 @@ import numpy as np
 from _common import FAST, savefig
 
 import minicompress.compress.pruning as P
-from minicompress.compress.sparse import DenseInference, RelativeCSR, SparseInference
+from minicompress.compress.relative_csr import RelativeCSR
+from minicompress.compress.sparse_inference import DenseInference, SparseInference
 from minicompress.data import load_mnist10k
 from minicompress.equations import random_candidate_pruning, scale_by_retention
 from minicompress.io import copy_model
@@ -92,7 +93,7 @@ print("disjoint supports:", not np.any((w_pruned != 0) & (w_removed != 0)))
 print("only candidates removed:", not np.any((w_removed != 0) & ~candidates))
 print(f"candidates {candidates.mean():.3f} of the weights, removed {np.mean(w_removed != 0):.3f}")
 e5 = copy_model(base)
-out = P.e5_random_candidate_model(e5, 0.5, seed=0, k=1.0)
+out = P.e5_random_candidate_model_report(e5, 0.5, seed=0, k=1.0)
 print(f"E5 on every layer: kept {kept(e5):.4f} of the weights, accuracy {acc(e5):.4f}")
 
 # %% [markdown]
@@ -157,7 +158,7 @@ steps = -(-len(x_train) // 64)
 dt = steps // 4
 n_prune = (agp_epochs * steps - steps // 2) // dt
 gradual = copy_model(base)
-agp = P.AGPPruner(gradual, s_f=targets, n=n_prune, dt=dt)
+agp = P.AGPPruner(gradual, sparsity=targets, n=n_prune, dt=dt)
 t0 = time.perf_counter()
 fit(gradual, Adam(gradual.parameters(), lr=1e-3), x_train, y_train, epochs=agp_epochs,
     callbacks=[agp], progress=False)
@@ -172,8 +173,8 @@ print(P.format_report(report))
 # %%
 fig, (ax_sched, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
 ts = np.arange(agp_epochs * steps)
-ax_sched.plot(ts, [P.agp_sparsity(t, 0.0, 0.93, 0, n_prune, dt) for t in ts], label="1.weight, s_f = 0.93")
-ax_sched.plot(ts, [P.agp_sparsity(t, 0.0, 0.70, 0, n_prune, dt) for t in ts], label="5.weight, s_f = 0.70")
+ax_sched.plot(ts, [P.agp_sparsity(t, 0.0, 0.93, 0, n_prune, dt) for t in ts], label="1.weight, sparsity 0.93")
+ax_sched.plot(ts, [P.agp_sparsity(t, 0.0, 0.70, 0, n_prune, dt) for t in ts], label="5.weight, sparsity 0.70")
 ax_sched.set_xlabel("optimizer step")
 ax_sched.set_ylabel("sparsity")
 ax_sched.set_title("AGP schedule")

@@ -2,7 +2,7 @@
 # # 08 · Deep Compression, end to end, every byte counted
 #
 # The documents cite Han et al. (2016), "Deep Compression": prune, share weights by
-# k-means, Huffman-code. Doc 000 (`../shared/seeds/000_aa1905e934bb7dd4.txt`) §3.1-3.2
+# k-means, Huffman-code. Doc 000 (`000_aa1905e934bb7dd4.txt`; the README lists the documents) §3.1-3.2
 # prunes and quantizes with its own formulas (E5, E6; chapters 04 and 05); here is the
 # pipeline that reached 40× on MNIST, run on mnist10k with LeNet-300-100, and a file format
 # whose size is the honest answer to "how much smaller is it?": every byte of the file
@@ -16,11 +16,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from _common import FAST, savefig
 
+from minicompress.compress.deep_compression import deep_compress
 from minicompress.compress.huffman import HuffmanCode, entropy_bits
 from minicompress.compress.kmeans import CentroidOptimizer, share_weights
 from minicompress.compress.packing import pack, read_header, stage_bytes, unpack, unpack_bytes
 from minicompress.compress.pruning import AGPPruner, KeepPruned
-from minicompress.compress.sparse import RelativeCSR
+from minicompress.compress.relative_csr import RelativeCSR
 from minicompress.data import load_mnist10k
 from minicompress.io import copy_model
 from minicompress.optim import Adam
@@ -46,8 +47,8 @@ model = copy_model(base)
 opt = Adam(model.parameters(), lr=1e-3)
 prune_epochs, tune_epochs = (2, 1) if FAST else (4, 3)
 fit(model, opt, x_train, y_train, epochs=prune_epochs, seed=0, progress=False,
-    callbacks=[AGPPruner(model, s_f=0.92, n=(prune_epochs - 1) * 125 // 25, dt=25, scope="global")])
-fit(model, opt, x_train, y_train, epochs=tune_epochs, seed=1, callbacks=[KeepPruned()], progress=False)
+    callbacks=[AGPPruner(model, sparsity=0.92, n=(prune_epochs - 1) * 125 // 25, dt=25, scope="global")])
+fit(model, opt, x_train, y_train, epochs=tune_epochs, seed=0, callbacks=[KeepPruned()], progress=False)
 pruned_acc = acc(model)
 for name, layer in model.named_modules():
     if hasattr(layer, "weight"):
@@ -66,11 +67,23 @@ pruned_weights = model[1].effective("weight").data.copy()
 # %%
 clusters = share_weights(model, bits=5, init="linear", seed=0)
 clustered_acc = acc(model)
-fit(model, CentroidOptimizer(model, clusters, lr=1e-4), x_train, y_train, epochs=1 if FAST else 2, seed=2,
+fit(model, CentroidOptimizer(model, clusters, lr=1e-4), x_train, y_train, epochs=1 if FAST else 2, seed=0,
     progress=False)
 tuned_acc = acc(model)
 print(f"clustered: {clustered_acc:.4f}, after centroid fine-tuning: {tuned_acc:.4f}")
 print("layer 1 codebook:", np.round(clusters["1"].codebook, 3))
+
+# %% [markdown]
+# These three steps are the library's pipeline, `deep_compress` (what `benchmarks/deep_compression.py`
+# and the demo call): one call, the same seed for every shuffle, and the same model, weight for weight.
+
+# %%
+result = deep_compress(base, x_train, y_train, sparsity=0.92, schedule="agp", prune_epochs=prune_epochs,
+                       fine_tune_epochs=tune_epochs, lr=1e-3, agp_every=25, bits=5,
+                       centroid_epochs=1 if FAST else 2, seed=0)
+same = all(np.array_equal(a.data, b.data) for a, b in zip(result.model.parameters(), model.parameters()))
+print(f"deep_compress gives the same weights as the steps above: {same}")
+assert same
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))

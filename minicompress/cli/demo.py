@@ -83,7 +83,7 @@ def run(args) -> int:
         format_table,
         write_report,
     )
-    from minicompress.demo.stages import DemoSettings, run_demo
+    from minicompress.demo.run import DemoSettings, run_demo
 
     if args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")

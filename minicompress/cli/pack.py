@@ -19,7 +19,7 @@ A layer may have at most 255 distinct nonzero weights: prune and cluster the mod
 layer here (without fine-tuning, so accuracy may drop).
 
 examples:
-  minicompress prune lenet.npz --method global --amount 0.92 --out pruned.npz
+  minicompress prune lenet.npz --method global --sparsity 0.92 --out pruned.npz
   minicompress pack pruned.npz --cluster-bits 5 --out lenet.mcz --json bytes.json
   minicompress pack --unpack lenet.mcz --out restored.npz      # and evaluate on mnist10k
 """

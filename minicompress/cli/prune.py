@@ -8,22 +8,26 @@ import os
 
 from minicompress.cli.errors import UsageError
 
-METHODS = ("l1", "random", "ln-structured", "global", "e3", "e5")
-
 HELP = """\
-methods (how --amount is read for each):
-  l1             magnitude pruning, layer by layer: every Linear/Conv2d weight loses the
-                 fraction --amount of its smallest-|w| entries (biases are kept)
+methods:
+  l1             magnitude pruning, layer by layer: each Linear/Conv2d weight tensor loses its
+                 smallest-|w| entries (biases are kept)
   random         like l1, but the pruned entries are chosen at random (--seed)
-  ln-structured  removes whole neurons/filters: the fraction --amount of each hidden
-                 layer's rows (output channels) with the smallest L2 norm; the output
-                 layer is left whole (use `--shrink` to make the model physically smaller)
-  global         one magnitude ranking across all weights: --amount of them in total
-  e3             doc 001 §3.3 E3 as written: every weight and bias times (1 - r) with
-                 r = --amount; nothing is removed (the report shows sparsity 0)
-  e5             doc 000 §3.1 E5: --amount is the candidate proportion p; candidates within
-                 --k standard deviations of their mean are removed
---amount is a fraction in [0, 1] of each tensor's (or all tensors') weights.
+  ln-structured  removes whole neurons/filters: each hidden layer's rows (output channels)
+                 with the smallest L2 norm; the output layer is left whole (use `--shrink`
+                 to make the model physically smaller)
+  global         one magnitude ranking across all weights
+  e3             doc 001 §3.3 E3 as written: every weight and bias times (1 - r), r = --r;
+                 nothing is removed (the report shows sparsity 0)
+  e5             doc 000 §3.1 E5: a proportion --p of each weight's entries are candidates;
+                 those within --k standard deviations of the candidates' mean are removed
+how much (l1, random, ln-structured, global; give one):
+  --sparsity S   absolute: afterwards the fraction S of each tensor's weights (global: of all
+                 weights; ln-structured: of each hidden layer's channels) is pruned; a model
+                 already that sparse is left as it is. The default, 0.5.
+  --amount A     PyTorch's (torch.nn.utils.prune): prune the fraction A of the weights still
+                 unpruned, so re-pruning a 50 %-sparse model with 0.5 leaves it 75 % sparse.
+The report shows the sparsity before and after.
 """
 
 
@@ -38,11 +42,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", help="input model file (.npz written by minicompress)")
+    from minicompress.compress.pruning import METHODS
+
     parser.add_argument("--method", choices=METHODS, default="l1",
                         help="pruning method (default l1); see below")
-    parser.add_argument("--amount", type=float, default=0.5,
-                        help="fraction in [0, 1] to prune (E3: the retention ratio r; "
-                             "E5: the candidate proportion p); default 0.5")
+    parser.add_argument("--sparsity", type=float, default=None,
+                        help="absolute target in [0, 1]: the fraction of the weights pruned afterwards "
+                             "(default 0.5 when neither --sparsity nor --amount is given)")
+    parser.add_argument("--amount", type=float, default=None,
+                        help="PyTorch's amount in [0, 1]: the fraction of the still-unpruned weights to prune")
+    parser.add_argument("--r", type=float, default=None, help="E3's retention ratio r in [0, 1] (--method e3)")
+    parser.add_argument("--p", type=float, default=None,
+                        help="E5's candidate proportion p in [0, 1] (--method e5)")
     parser.add_argument("--out", required=True, help="where to write the pruned model (.npz)")
     parser.add_argument("--json", metavar="PATH", default=None,
                         help="also write the sparsity report as JSON to PATH")
@@ -59,32 +70,41 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _prune(model, args):
+def _how_much(args) -> dict:
+    """The one quantity the method takes, from the options given (a UsageError otherwise)."""
+    given = {n: getattr(args, n) for n in ("sparsity", "amount", "r", "p") if getattr(args, n) is not None}
+    wanted = {"e3": ("r",), "e5": ("p",)}.get(args.method, ("sparsity", "amount"))
+    wrong = [n for n in given if n not in wanted]
+    if wrong:
+        raise UsageError(f"--method {args.method} takes {' or '.join('--' + n for n in wanted)}, "
+                         f"not --{wrong[0]}")
+    if len(given) > 1:
+        raise UsageError(f"give one of {', '.join('--' + n for n in given)}, not both")
+    if not given:
+        if args.method in ("e3", "e5"):
+            raise UsageError(f"--method {args.method} needs --{wanted[0]}")
+        given = {"sparsity": 0.5}
+    for name, value in given.items():
+        if not 0.0 <= value <= 1.0:
+            raise UsageError(f"--{name} must be in [0, 1], got {value}")
+    return given
+
+
+def _prune(model, args, how):
     import minicompress.compress.pruning as P
     from minicompress.nn import Conv2d, Linear
 
     params = P.prunable_parameters(model)
     if not params:
         raise UsageError("the model has no Linear or Conv2d layer to prune")
-    if args.method == "l1":
-        for mod, name in params:
-            P.l1_unstructured(mod, name, args.amount)
-    elif args.method == "random":
-        for i, (mod, name) in enumerate(params):
-            P.random_unstructured(mod, name, args.amount, seed=args.seed + i)
-    elif args.method == "ln-structured":
-        for mod, name in params[:-1]:
-            P.ln_structured(mod, name, args.amount, n=2, dim=0)
-    elif args.method == "global":
-        P.global_unstructured(params, args.amount)
-    elif args.method == "e3":
-        P.e3_scale_by_retention(model, args.amount)
-    else:
-        P.e5_random_candidate_model(model, args.amount, seed=args.seed, k=args.k)
+    before = {f"{n}.weight": 1.0 - float(P.get_mask(m, "weight").mean())
+              for n, m in model.named_modules() if isinstance(m, (Linear, Conv2d))}
+    P.prune_model(model, args.method, k=args.k, seed=args.seed, **how)
+    # the absolute sparsity each tensor was asked for (global asks for a total, not per tensor)
     requested = {}
-    if args.method in ("l1", "random", "global"):
-        names = {id(m): n for n, m in model.named_modules() if isinstance(m, (Linear, Conv2d))}
-        requested = {f"{names[id(m)]}.{n}": args.amount for m, n in params}
+    if args.method in ("l1", "random"):
+        requested = {name: how["sparsity"] if "sparsity" in how else 1.0 - (1.0 - s) * (1.0 - how["amount"])
+                     for name, s in before.items()}
     if args.shrink:
         if args.method != "ln-structured":
             raise UsageError("--shrink needs --method ln-structured")
@@ -96,20 +116,23 @@ def run(args) -> int:
     import minicompress.compress.pruning as P
     from minicompress.io import atomic_write, load_model, save_model
 
-    if not 0.0 <= args.amount <= 1.0:
-        raise UsageError(f"--amount must be in [0, 1], got {args.amount}")
+    how = _how_much(args)
     if not os.path.exists(args.model):
         raise UsageError(f"model file {args.model!r} does not exist")
     model = load_model(args.model)
     dense_params = model.num_parameters()
-    model, requested = _prune(model, args)
+    sparsity_before = P.sparsity_report(model)["weights"]["sparsity"]
+    model, requested = _prune(model, args, how)
     report = P.sparsity_report(model, requested=requested, index_bits=args.index_bits)
-    report.update(method=args.method, amount=args.amount, input=args.model, output=args.out,
+    report.update(method=args.method, **how, input=args.model, output=args.out,
+                  weights_sparsity_before=sparsity_before,
                   parameters_before=dense_params, parameters_after=model.num_parameters())
-    save_model(model, args.out, {"pruning": {"method": args.method, "amount": args.amount}})
+    save_model(model, args.out, {"pruning": {"method": args.method, **how}})
     print(P.format_report(report))
-    print(f"method {args.method}, amount {args.amount}: weights sparsity "
-          f"{report['weights']['sparsity']:.4f}; saved {args.out}")
+    (what, value), = how.items()
+    meaning = {"sparsity": "absolute", "amount": "of the remaining weights"}.get(what)
+    print(f"method {args.method}, {what} {value:g}{f' ({meaning})' if meaning else ''}: weights sparsity "
+          f"{sparsity_before:.4f} before, {report['weights']['sparsity']:.4f} after; saved {args.out}")
     if args.json:
         text = json.dumps(report, indent=2)
         atomic_write(args.json, lambda f: f.write(text.encode()))

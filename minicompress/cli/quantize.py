@@ -49,7 +49,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from minicompress.compress.quantization import convert, quantize_model
+    from minicompress.compress.quantization import convert, quantize_model_with_info
     from minicompress.data import load_mnist10k
     from minicompress.io import save_model
 
@@ -66,8 +66,8 @@ def run(args) -> int:
     if args.method == "static-ptq":
         x_train = load_mnist10k()[0]
         batches = [x_train[i * 256:(i + 1) * 256] for i in range(args.calibration_batches)]
-    qmodel, info = quantize_model(model, args.method, args.bits, ratio=args.ratio,
-                                  per_channel=args.per_channel, calibration_batches=batches)
+    qmodel, info = quantize_model_with_info(model, args.method, args.bits, ratio=args.ratio,
+                                            per_channel=args.per_channel, calibration_batches=batches)
     result = {"input": args.model, "float_accuracy": mnist10k_accuracy(model),
               "quantized_accuracy": mnist10k_accuracy(qmodel), **info}
     fmt = lambda a: "n/a" if a is None else f"{a:.4f}"

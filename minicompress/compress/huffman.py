@@ -12,7 +12,9 @@ length grows. The lengths come from the classic merge of the two least frequent 
 with ties broken deterministically by (frequency, smallest symbol in the subtree), so the
 same data always gives the same code.
 
-Bits are written most significant first and packed into bytes with ``np.packbits``.
+Each codeword is written to the bit stream most significant bit first (the order in which a
+decoder walks the code); the stream is packed into bytes least significant bit first, as
+every packed stream in minicompress (:mod:`.bitpack`, the order of DEFLATE, RFC 1951 §3.1.1).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from minicompress.compress.bitpack import pack_bits, unpack_bits
 from minicompress.errors import InputError, InputTypeError
 
 MAX_CODE_LENGTH = 32
@@ -137,7 +140,7 @@ class HuffmanCode:
         bits = ((aligned[:, None] >> shifts) & 1).astype(np.uint8)
         keep = np.arange(width)[None, :] < lens[:, None]
         stream = bits[keep]
-        return np.packbits(stream), int(stream.size)
+        return pack_bits(stream, 1), int(stream.size)
 
     def decode(self, data, n_symbols: int, n_bits: int | None = None) -> np.ndarray:
         """Read ``n_symbols`` symbols back from ``data`` (uint8 bytes); int64 array.
@@ -145,7 +148,7 @@ class HuffmanCode:
         Raises ``ValueError`` if the bits run out or do not spell a codeword.
         """
         data = np.asarray(data, dtype=np.uint8)
-        bits = np.unpackbits(data)
+        bits = unpack_bits(data, 1, data.size * 8)
         if n_bits is not None:
             if n_bits > bits.size:
                 raise InputError(f"need {n_bits} bits, the data holds {bits.size}")

@@ -2,7 +2,7 @@
 
 ``pack(model, path)`` writes a pruned, weight-shared model as Deep Compression stores it
 (Han et al. 2016): per Linear/Conv2d layer, the nonzero weights in relative-index sparse
-form (:class:`minicompress.compress.sparse.RelativeCSR` over the flattened weight, gaps
+form (:class:`minicompress.compress.relative_csr.RelativeCSR` over the flattened weight, gaps
 in ``gap_bits`` bits with filler zeros), each value as an index into a small float32
 codebook, and indices and gaps Huffman-coded (:mod:`.huffman`). ``unpack(path)`` rebuilds
 a working model with exactly the same weights, so the same predictions.
@@ -11,7 +11,7 @@ Layout (little-endian)::
 
     offset  size  field
     0       4     magic b"MCPK"
-    4       1     format version (1)
+    4       1     format version (2)
     5       4     u32 header length H
     9       H     header: compact UTF-8 JSON (architecture, and per layer: shape, counts,
                   coding, and the byte length of every section below)
@@ -26,6 +26,10 @@ Per weighted layer the sections are, in order:
 * ``gaps``      Huffman: 2^gap_bits × u8 code lengths, then the bit stream; fixed:
                 ``gap_bits`` bits per stored entry;
 * ``bias``      out × float32 (biases are few; they stay float as in the paper).
+
+Every fixed-width section and every Huffman bit stream is packed least significant bit
+first (:mod:`.bitpack`, the one bit order of minicompress). Format version 1 packed the
+Huffman streams most significant bit first; such a file is refused with a message saying so.
 
 Nothing is pickled; the file is written to a temporary file and renamed. A file that is
 too short, has the wrong magic, an unknown version or a bad checksum raises ``ValueError``.
@@ -45,16 +49,18 @@ import zlib
 
 import numpy as np
 
+from minicompress.compress.bitpack import pack_bits as pack_fixed
+from minicompress.compress.bitpack import unpack_bits as unpack_fixed
 from minicompress.compress.huffman import HuffmanCode
-from minicompress.compress.sparse import RelativeCSR
-from minicompress.compress.sparse import pack_bits as pack_fixed
-from minicompress.compress.sparse import unpack_bits as unpack_fixed
+from minicompress.compress.relative_csr import RelativeCSR
+from minicompress.compress.weights import float32_bytes
 from minicompress.errors import InputError
 from minicompress.io import architecture, atomic_write, from_architecture
 from minicompress.nn import Conv2d, Linear, Module
 
 MAGIC = b"MCPK"
-VERSION = 1
+VERSION = 2
+OLD_VERSIONS = {1: "its Huffman streams are packed most significant bit first"}
 _PREFIX = struct.Struct("<4sBI")  # magic, version, header length
 MAX_CODEBOOK = 256
 DEFAULT_GAP_BITS = {"Linear": 5, "Conv2d": 8}  # the paper's choice for fc and conv layers
@@ -170,6 +176,10 @@ def unpack_bytes(data: bytes) -> Module:
     magic, version, header_len = _PREFIX.unpack_from(data)
     if magic != MAGIC:
         raise InputError(f"not a packed minicompress model: magic {magic!r}, expected {MAGIC!r}")
+    if version in OLD_VERSIONS:
+        raise InputError(f"packed model format version {version} is no longer read ({OLD_VERSIONS[version]}); "
+                         f"this minicompress reads version {VERSION}: pack the model again from its .npz "
+                         "with `minicompress pack`")
     if version != VERSION:
         raise InputError(f"packed model format version {version} is unknown; this minicompress reads {VERSION}")
     start = _PREFIX.size + header_len
@@ -236,11 +246,6 @@ def unpack(path) -> Module:
         return unpack_bytes(f.read())
 
 
-def dense_float32_bytes(model: Module) -> int:
-    """4 bytes per parameter: the float32 weights and biases, no container overhead."""
-    return 4 * int(sum(p.size for p in model.parameters()))
-
-
 def stage_bytes(model: Module, gap_bits=None) -> dict:
     """Bytes of ``model`` at each Deep Compression stage, each a complete file in this format.
 
@@ -252,7 +257,7 @@ def stage_bytes(model: Module, gap_bits=None) -> dict:
         ``huffman`` (the final file); for a pruned, clustered model.
     """
     return {
-        "dense_float32": dense_float32_bytes(model),
+        "dense_float32": float32_bytes(model),
         "pruned_csr": len(pack_bytes(model, gap_bits=gap_bits, values="float32", huffman=False)),
         "clustered": len(pack_bytes(model, gap_bits=gap_bits, values="codebook", huffman=False)),
         "huffman": len(pack_bytes(model, gap_bits=gap_bits, values="codebook", huffman=True)),

@@ -44,6 +44,15 @@ def _model_name(report):
     return report.get("model", {}).get("name", "model")
 
 
+def _accuracy_axes(fig, ax, report, against, xlabel, legend_loc):
+    """The finish both accuracy plots share: labels, 0-100 % range, title, grid, legend."""
+    ax.set(xlabel=xlabel, ylabel="test accuracy (%)", ylim=(0, 100),
+           title=f"Test accuracy against {against} ({_model_name(report)}, mnist10k)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc=legend_loc)
+    return fig
+
+
 def plot_sparsity(report, plt):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, points in report["sweeps"].get("sparsity", {}).items():
@@ -55,11 +64,7 @@ def plot_sparsity(report, plt):
             ax.plot(s, a, "s", ms=7, color="tab:red", label=label)
         else:
             ax.plot(s, a, "o-", label=label)
-    ax.set(xlabel="sparsity (% of weights that are zero)", ylabel="test accuracy (%)", ylim=(0, 100),
-           title=f"Test accuracy against sparsity ({_model_name(report)}, mnist10k)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
-    return fig
+    return _accuracy_axes(fig, ax, report, "sparsity", "sparsity (% of weights that are zero)", "lower left")
 
 
 def plot_histograms(report, plt):
@@ -96,11 +101,7 @@ def plot_bits(report, plt):
             ax.plot(b, a, "*", ms=15, label=label)
         else:
             ax.plot(b, a, "o--" if label.startswith("E2") else "o-", label=label)
-    ax.set(xlabel="bits per weight", ylabel="test accuracy (%)", ylim=(0, 100),
-           title=f"Test accuracy against bits ({_model_name(report)}, mnist10k)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="center right")
-    return fig
+    return _accuracy_axes(fig, ax, report, "bits", "bits per weight", "center right")
 
 
 def plot_bytes(report, plt):

@@ -24,6 +24,7 @@ import numpy as np
 from minicompress.engine import Tensor
 from minicompress.equations._checks import check_real
 from minicompress.errors import InputError, InputTypeError
+from minicompress.nn.losses import nll_loss
 
 LOG_EPS = 1e-7
 """Probabilities are clipped to [LOG_EPS, 1 − LOG_EPS] before a log, so p = 0 or 1 gives a
@@ -125,7 +126,9 @@ def soft_cross_entropy(p_teacher, p_student, eps=LOG_EPS):
 
     Choices made here: inputs are probabilities (softmax outputs), not logits; each
     row must lie in [0, 1] and sum to 1 within 1e-3 (so float32 softmax outputs pass);
-    the batch mean over N rows; p_S is clipped below at ``eps`` before the log.
+    the batch mean over N rows; p_S is clipped below at ``eps`` before the log. Computed
+    as ``minicompress.nn.losses.nll_loss(log p_S, p_T)``: the argument order here is the
+    document's (teacher first), the loss family's is PyTorch's (input, then target).
 
     Parameters
     ----------
@@ -149,13 +152,15 @@ def soft_cross_entropy(p_teacher, p_student, eps=LOG_EPS):
         if worst > 1e-3:
             raise InputError(f"each row of {name} must sum to 1 (within 1e-3); one is off by {worst:.3g}")
     eps = _check_eps(eps)
+    # H(p_T, p_S) is the loss family's nll_loss of log p_S against the probabilities p_T
+    # (``minicompress.nn.losses``, PyTorch's argument order: input, then target).
     if isinstance(p_teacher, Tensor) or isinstance(p_student, Tensor):
         t = p_teacher if isinstance(p_teacher, Tensor) else Tensor(pt)
         s = p_student if isinstance(p_student, Tensor) else Tensor(ps)
         t, s = t.reshape(*pt.shape), s.reshape(*ps.shape)
-        return -(t * s.clip(eps, None).log()).sum(axis=1).mean()
-    pt, ps = pt.astype(np.float64), ps.astype(np.float64)
-    return float(-np.mean(np.sum(pt * np.log(np.maximum(ps, eps)), axis=1)))
+        return nll_loss(s.clip(eps, None).log(), t, reduction="mean")
+    log_ps = np.log(np.maximum(ps.astype(np.float64), eps))
+    return float(nll_loss(Tensor(log_ps), pt.astype(np.float64), reduction="mean").item())
 
 
 def output_distance(out_a, out_b):

@@ -13,8 +13,12 @@ The names follow ``torch.nn.utils.prune`` so they are familiar:
 =================================  ===================================================
 
 ``amount`` is PyTorch's: a fraction in [0, 1] of the weights *still unpruned* (or an int
-count of them). The ``*_to_sparsity`` functions take an *absolute* target instead: the
-fraction of all entries that are zero afterwards. Masks compose by logical AND.
+count of them). ``sparsity`` (the ``*_to_sparsity`` functions, :func:`prune_model`, the
+schedules) is an *absolute* target instead: the fraction of all entries that are zero
+afterwards. Masks compose by logical AND.
+
+:func:`prune_model` runs any method by name on a whole model (:mod:`.methods`), as
+``minicompress.compress.quantization.quantize_model`` does for quantization.
 
 Beyond PyTorch: E3 and E5 from the documents (:mod:`.documents`), AGP / iterative /
 lottery-ticket schedules (:mod:`.schedule`), per-layer sensitivity scans
@@ -25,8 +29,8 @@ and a sparsity report with exact byte counts (:mod:`.report`).
 from minicompress.compress.pruning.documents import (
     e3_keep_ratio,
     e3_scale_by_retention,
-    e5_random_candidate,
-    e5_random_candidate_model,
+    e5_random_candidate_model_report,
+    e5_random_candidate_report,
 )
 from minicompress.compress.pruning.global_ import (
     global_unstructured,
@@ -43,7 +47,8 @@ from minicompress.compress.pruning.mask import (
     remove,
     sync_optimizer,
 )
-from minicompress.compress.pruning.report import format_report, sparsity_report
+from minicompress.compress.pruning.methods import METHODS, prune_model
+from minicompress.compress.pruning.report import format_report, pruned_bytes, sparsity_report
 from minicompress.compress.pruning.schedule import (
     AGPPruner,
     RewindCheckpoint,
@@ -76,6 +81,7 @@ def remove_all(model):
 
 
 __all__ = [
+    "METHODS",
     "AGPPruner",
     "KeepPruned",
     "RewindCheckpoint",
@@ -84,8 +90,8 @@ __all__ = [
     "custom_from_mask",
     "e3_keep_ratio",
     "e3_scale_by_retention",
-    "e5_random_candidate",
-    "e5_random_candidate_model",
+    "e5_random_candidate_report",
+    "e5_random_candidate_model_report",
     "format_report",
     "format_sensitivity",
     "get_mask",
@@ -99,6 +105,8 @@ __all__ = [
     "ln_structured",
     "plot_sensitivity",
     "prunable_parameters",
+    "prune_model",
+    "pruned_bytes",
     "pruned_parameters",
     "random_structured",
     "random_unstructured",

@@ -3,8 +3,8 @@
 * ``amount`` (PyTorch's meaning) is *relative to what is left*: a float in [0, 1] prunes
   that fraction of the currently *unpruned* entries, an int prunes that many of them.
   Pruning twice with ``amount=0.5`` leaves 25 %, not 0 %.
-* ``target_sparsity`` (the ``*_to_sparsity`` functions) is *absolute*: the fraction of all
-  entries that are zero afterwards. Pruning twice to ``target_sparsity=0.5`` leaves 50 %.
+* ``sparsity`` (the ``*_to_sparsity`` functions) is *absolute*: the fraction of all
+  entries that are zero afterwards. Pruning twice to ``sparsity=0.5`` leaves 50 %.
 
 Counts are rounded with Python's ``round`` (half to even), as PyTorch does.
 """
@@ -46,14 +46,14 @@ def prune_count(amount, n_remaining: int, size: int, what="amount") -> int:
     return int(round(amount * n_remaining))
 
 
-def target_count(target_sparsity, n_pruned: int, size: int) -> int:
-    """How many more entries to prune so that ``target_sparsity`` of ``size`` are pruned.
+def target_count(sparsity, n_pruned: int, size: int) -> int:
+    """How many more entries to prune so that ``sparsity`` of ``size`` are pruned.
 
     Returns 0 when the tensor is already at least that sparse (masks never un-prune).
     """
-    if isinstance(target_sparsity, bool) or not isinstance(target_sparsity, numbers.Real):
-        raise InputTypeError(f"target_sparsity must be a float in [0, 1], got {target_sparsity!r}")
-    target_sparsity = float(target_sparsity)
-    if not 0.0 <= target_sparsity <= 1.0:
-        raise InputError(f"target_sparsity must be in [0, 1], got {target_sparsity}")
-    return max(int(round(target_sparsity * size)) - n_pruned, 0)
+    if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real):
+        raise InputTypeError(f"sparsity must be a float in [0, 1], got {sparsity!r}")
+    sparsity = float(sparsity)
+    if not 0.0 <= sparsity <= 1.0:
+        raise InputError(f"sparsity must be in [0, 1], got {sparsity}")
+    return max(int(round(sparsity * size)) - n_pruned, 0)

@@ -11,7 +11,7 @@ their property tests); this file only walks a model's parameters and calls them.
   as every other pruning function.
 * **E5** (doc ``000_aa1905e934bb7dd4.txt`` §3.1): choose a proportion p of the weights at
   random as candidates, remove the candidates within ``k·σ`` of the candidates' mean μ,
-  ``W_pruned = W_original − W_removed``. :func:`e5_random_candidate` turns each layer's
+  ``W_pruned = W_original − W_removed``. :func:`e5_random_candidate_report` turns each layer's
   ``W_removed`` into a mask.
 """
 
@@ -63,7 +63,7 @@ def e3_keep_ratio(model: Module, r: float, scope: str = "layer", optimizer=None)
     return model
 
 
-def e5_random_candidate(module: Module, name: str, p: float, seed=0, k: float = 1.0,
+def e5_random_candidate_report(module: Module, name: str, p: float, seed=0, k: float = 1.0,
                         optimizer=None) -> dict:
     """E5 on one parameter: mask out ``W_removed`` of :func:`minicompress.equations.random_candidate_pruning`.
 
@@ -84,14 +84,14 @@ def e5_random_candidate(module: Module, name: str, p: float, seed=0, k: float = 
             "size": int(param.size)}
 
 
-def e5_random_candidate_model(model: Module, p: float, seed=0, k: float = 1.0,
+def e5_random_candidate_model_report(model: Module, p: float, seed=0, k: float = 1.0,
                               optimizer=None) -> dict:
     """E5 on every Linear/Conv2d weight of ``model`` (biases kept); one seeded stream for all.
 
     Returns ``{"layers": [per-parameter dicts], "removed": total, "size": total}``.
     """
     rng = as_generator(seed)
-    layers = [e5_random_candidate(mod, name, p, rng, k, optimizer)
+    layers = [e5_random_candidate_report(mod, name, p, rng, k, optimizer)
               for mod, name in prunable_parameters(model)]
     return {"layers": layers, "removed": int(np.sum([d["removed"] for d in layers])),
             "size": int(np.sum([d["size"] for d in layers]))}

@@ -125,9 +125,9 @@ def global_unstructured(parameters, amount, importance: str = "l1", caps=None, s
     return _global_prune(parameters, k_of, _scorer(importance, seed), caps, optimizer)
 
 
-def global_unstructured_to_sparsity(parameters, target_sparsity: float, importance: str = "l1",
+def global_unstructured_to_sparsity(parameters, sparsity: float, importance: str = "l1",
                                     caps=None, seed=0, optimizer=None):
-    """Global pruning until ``target_sparsity`` of all listed entries (absolute) are pruned."""
+    """Global pruning until ``sparsity`` of all listed entries (absolute) are pruned."""
     def k_of(_, size, n_pruned):
-        return target_count(target_sparsity, n_pruned, size)
+        return target_count(sparsity, n_pruned, size)
     return _global_prune(parameters, k_of, _scorer(importance, seed), caps, optimizer)

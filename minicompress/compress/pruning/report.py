@@ -4,7 +4,7 @@ For every parameter of every layer (weights and biases), the report gives its si
 nonzero count, the achieved sparsity (zero fraction, counting masked *and* exactly-zero
 entries), the requested sparsity if the caller says what it asked for, and two storage
 costs: dense float bytes, and the exact bytes of the relative-index CSR form
-(:class:`minicompress.compress.sparse.RelativeCSR`) that a sparse file would hold.
+(:class:`minicompress.compress.relative_csr.RelativeCSR`) that a sparse file would hold.
 
 Totals are given twice, so nobody has to guess which one a number means: over the
 *weights only* (``weights``) and over *all parameters including biases* (``all``).
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minicompress.compress.sparse import RelativeCSR
+from minicompress.compress.relative_csr import RelativeCSR
 from minicompress.errors import InputError, InputTypeError
 from minicompress.nn import Module
 
@@ -76,6 +76,17 @@ def sparsity_report(model: Module, requested: dict | None = None, index_bits: in
 
     return {"layers": rows, "weights": totals([r for r in rows if r["kind"] == "weight"]),
             "all": totals(rows), "index_bits": index_bits}
+
+
+def pruned_bytes(model: Module, index_bits: int = 5) -> int:
+    """Storage of a pruned model: its weights in relative-index CSR plus its biases as float32.
+
+    The weights' bytes are ``sparsity_report(model)["weights"]["csr_bytes"]`` (exact bytes of
+    :meth:`RelativeCSR.to_bytes`); biases are few and stay dense.
+    """
+    report = sparsity_report(model, index_bits=index_bits)
+    return int(report["weights"]["csr_bytes"]) + sum(r["params"] * 4 for r in report["layers"]
+                                                      if r["kind"] == "bias")
 
 
 def format_report(report: dict) -> str:

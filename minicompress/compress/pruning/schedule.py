@@ -38,24 +38,26 @@ from minicompress.nn import Module
 from minicompress.rng import as_generator
 
 
-def agp_sparsity(t, s_i: float, s_f: float, t0: int, n: int, dt: int) -> float:
-    """AGP target sparsity at step ``t``: s_f + (s_i − s_f)(1 − (t − t₀)/(nΔt))³, clipped.
+def agp_sparsity(t, initial_sparsity: float, sparsity: float, t0: int, n: int, dt: int) -> float:
+    """AGP target sparsity at step ``t`` (Zhu & Gupta 2017): s_f + (s_i − s_f)(1 − (t − t₀)/(nΔt))³, clipped.
 
-    Before ``t0`` it is ``s_i``; after ``t0 + n*dt`` it is ``s_f``. Between, it only changes at
-    the pruning steps ``t0 + j*dt`` (``t`` is rounded down to the last one).
+    s_i is ``initial_sparsity`` and s_f the final ``sparsity``. Before ``t0`` it is s_i;
+    after ``t0 + n*dt`` it is s_f. Between, it only changes at the pruning steps
+    ``t0 + j*dt`` (``t`` is rounded down to the last one).
     """
-    for val, what in ((s_i, "s_i"), (s_f, "s_f")):
+    for val, what in ((initial_sparsity, "initial_sparsity"), (sparsity, "sparsity")):
         if not 0.0 <= val <= 1.0:
             raise InputError(f"{what} must be a sparsity in [0, 1], got {val}")
-    if s_f < s_i:
-        raise InputError(f"s_f ({s_f}) must be >= s_i ({s_i}): masks only ever prune more")
+    if sparsity < initial_sparsity:
+        raise InputError(f"sparsity ({sparsity}) must be >= initial_sparsity ({initial_sparsity}): "
+                         "masks only ever prune more")
     for val, what in ((n, "n"), (dt, "dt")):
         if isinstance(val, bool) or not isinstance(val, numbers.Integral) or val < 1:
             raise InputError(f"{what} must be a positive integer, got {val!r}")
     if t < t0:
-        return float(s_i)
+        return float(initial_sparsity)
     j = min((t - t0) // dt, n)
-    return float(s_f + (s_i - s_f) * (1.0 - j / n) ** 3)
+    return float(sparsity + (initial_sparsity - sparsity) * (1.0 - j / n) ** 3)
 
 
 class AGPPruner:
@@ -64,16 +66,16 @@ class AGPPruner:
     Parameters
     ----------
     model : Module
-    s_f : float or sequence of float
-        Final sparsity of the pruned weights (absolute); a sequence gives one target per
+    sparsity : float or sequence of float
+        Final sparsity s_f of the pruned weights (absolute); a sequence gives one target per
         parameter (e.g. the output layer pruned less, as a sensitivity scan suggests),
         each following its own AGP curve (``scope="layer"`` only).
     n : int
-        Number of pruning steps; sparsity reaches ``s_f`` at step ``t0 + n*dt``.
+        Number of pruning steps; the sparsity reaches its final value at step ``t0 + n*dt``.
     dt : int
         Optimizer steps between pruning steps.
-    s_i : float
-        Initial sparsity (default 0).
+    initial_sparsity : float
+        Initial sparsity s_i (default 0).
     t0 : int
         First pruning step (default 0: prune at the first step).
     scope : "layer" or "global"
@@ -89,32 +91,33 @@ class AGPPruner:
     the training state.
     """
 
-    def __init__(self, model: Module, s_f: float, n: int, dt: int, s_i: float = 0.0, t0: int = 0,
+    def __init__(self, model: Module, sparsity: float, n: int, dt: int, initial_sparsity: float = 0.0, t0: int = 0,
                  scope: str = "layer", parameters=None, importance: str = "l1", seed=0):
         if scope not in ("layer", "global"):
             raise InputError(f"scope must be 'layer' or 'global', got {scope!r}")
         self.parameters = prunable_parameters(model) if parameters is None else list(parameters)
-        if isinstance(s_f, (int, float)):
-            self.targets = [float(s_f)] * len(self.parameters)
+        if isinstance(sparsity, (int, float)):
+            self.targets = [float(sparsity)] * len(self.parameters)
         else:
-            self.targets = [float(v) for v in s_f]
+            self.targets = [float(v) for v in sparsity]
             if len(self.targets) != len(self.parameters):
-                raise InputError(f"s_f has {len(self.targets)} targets for "
+                raise InputError(f"sparsity has {len(self.targets)} targets for "
                                  f"{len(self.parameters)} parameters")
             if scope == "global":
                 raise InputError("per-parameter targets need scope='layer'")
         for target in self.targets:
-            agp_sparsity(t0, s_i, target, t0, n, dt)  # validates the schedule
+            agp_sparsity(t0, initial_sparsity, target, t0, n, dt)  # validates the schedule
         if importance not in ("l1", "random"):
             raise InputError(f"importance must be 'l1' or 'random', got {importance!r}")
         self.importance, self.rng = importance, as_generator(seed)
-        self.model, self.s_i, self.s_f, self.n, self.dt, self.t0 = model, s_i, s_f, n, dt, t0
+        self.model, self.initial_sparsity, self.sparsity = model, initial_sparsity, sparsity
+        self.n, self.dt, self.t0 = n, dt, t0
         self.scope = scope
         self.history: list[tuple[int, float]] = []
 
     def sparsities_at(self, t: int) -> list[float]:
         """Each tracked parameter's AGP target at step ``t``."""
-        return [agp_sparsity(t, self.s_i, s_f, self.t0, self.n, self.dt) for s_f in self.targets]
+        return [agp_sparsity(t, self.initial_sparsity, s, self.t0, self.n, self.dt) for s in self.targets]
 
     def prune_to(self, sparsities, optimizer=None) -> None:
         """Prune each tracked weight to its sparsity (``scope="global"``: all to the first)."""
@@ -138,16 +141,16 @@ class AGPPruner:
         self.history.append((t, s[0] if len(set(s)) == 1 else s))
 
 
-def iterative_sparsities(final_sparsity: float, rounds: int) -> list[float]:
-    """Round j's absolute sparsity, ``1 − (1 − s_f)^(j / rounds)`` for j = 1..rounds."""
-    if not 0.0 <= final_sparsity < 1.0:
-        raise InputError(f"final_sparsity must be in [0, 1), got {final_sparsity}")
+def iterative_sparsities(sparsity: float, rounds: int) -> list[float]:
+    """Round j's absolute sparsity, ``1 − (1 − sparsity)^(j / rounds)`` for j = 1..rounds."""
+    if not 0.0 <= sparsity < 1.0:
+        raise InputError(f"sparsity must be in [0, 1), got {sparsity}")
     if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 1:
         raise InputError(f"rounds must be a positive integer, got {rounds!r}")
-    return [1.0 - (1.0 - final_sparsity) ** (j / rounds) for j in range(1, rounds + 1)]
+    return [1.0 - (1.0 - sparsity) ** (j / rounds) for j in range(1, rounds + 1)]
 
 
-def iterative_prune(model: Module, final_sparsity: float, rounds: int, fine_tune,
+def iterative_prune(model: Module, sparsity: float, rounds: int, fine_tune,
                     scope: str = "layer", parameters=None) -> list[dict]:
     """Prune by magnitude to each of :func:`iterative_sparsities`, calling ``fine_tune`` after each.
 
@@ -164,7 +167,7 @@ def iterative_prune(model: Module, final_sparsity: float, rounds: int, fine_tune
     """
     params = prunable_parameters(model) if parameters is None else list(parameters)
     logs = []
-    for j, s in enumerate(iterative_sparsities(final_sparsity, rounds)):
+    for j, s in enumerate(iterative_sparsities(sparsity, rounds)):
         if scope == "global":
             global_unstructured_to_sparsity(params, s)
         elif scope == "layer":

@@ -83,24 +83,24 @@ def random_unstructured(module: Module, name: str, amount, seed=0, optimizer=Non
     return _prune_smallest(module, name, scores, mask, k, optimizer)
 
 
-def l1_unstructured_to_sparsity(module: Module, name: str, target_sparsity: float,
+def l1_unstructured_to_sparsity(module: Module, name: str, sparsity: float,
                                 optimizer=None) -> Module:
-    """Magnitude-prune ``module.<name>`` until ``target_sparsity`` of *all* its entries are pruned.
+    """Magnitude-prune ``module.<name>`` until ``sparsity`` of *all* its entries are pruned.
 
     Absolute, unlike ``amount``: calling it twice with 0.9 leaves 10 % of the weights, and a
     tensor already sparser than the target is left as it is.
     """
     p = check_parameter(module, name)
     mask = get_mask(module, name)
-    k = target_count(target_sparsity, int(p.size - mask.sum()), p.size)
+    k = target_count(sparsity, int(p.size - mask.sum()), p.size)
     return _prune_smallest(module, name, _magnitude(module, name, None), mask, k, optimizer)
 
 
-def random_unstructured_to_sparsity(module: Module, name: str, target_sparsity: float, seed=0,
+def random_unstructured_to_sparsity(module: Module, name: str, sparsity: float, seed=0,
                                     optimizer=None) -> Module:
-    """Random pruning of ``module.<name>`` up to an absolute ``target_sparsity``."""
+    """Random pruning of ``module.<name>`` up to an absolute ``sparsity``."""
     p = check_parameter(module, name)
     mask = get_mask(module, name)
-    k = target_count(target_sparsity, int(p.size - mask.sum()), p.size)
+    k = target_count(sparsity, int(p.size - mask.sum()), p.size)
     scores = as_generator(seed).random(p.shape)
     return _prune_smallest(module, name, scores, mask, k, optimizer)

@@ -3,27 +3,32 @@
 =====================  ==========================================================
 module                 what it holds
 =====================  ==========================================================
-``uniform``            symmetric/affine quantizers, per-tensor/per-channel, bit packing
+``uniform``            symmetric/affine quantizers, per-tensor/per-channel, ``QuantizedTensor``
 ``observers``          min-max, moving-average and percentile activation ranges
 ``fake_quant``         the fake-quantize op with its straight-through estimator
-``qat``                ``prepare`` / ``calibrate`` / ``convert``, QuantLinear, QuantConv2d
+``prepare``            the fake-quantized model static PTQ and QAT share: ``prepare`` /
+                       ``prepare_qat`` / ``calibrate`` / ``convert``, QuantLinear, QuantConv2d,
+                       and its storage, ``quantized_bytes``
 ``ptq``                weight-only and static post-training quantization
 ``integer``            int8 x int8 -> int32 layers on the kernels: ``to_integer``
-``documents``          E2, E4, E6 as written, on whole models, through ``quantize_model``
+``methods``            every method by name (E2, E4, E6 as written, fixed point, PTQ) through
+                       ``quantize_model_with_info``; ``integer_bytes`` of as-written integers
 =====================  ==========================================================
+
+Integers below 8 bits are packed by :mod:`minicompress.compress.bitpack` (least
+significant bit first, the one bit order of the package).
 """
 
-from minicompress.compress.quantization.documents import METHODS, quantize_model
 from minicompress.compress.quantization.fake_quant import FakeQuantize, fake_quantize
 from minicompress.compress.quantization.integer import IntegerModel, to_integer
+from minicompress.compress.quantization.methods import METHODS, integer_bytes, quantize_model, quantize_model_with_info
 from minicompress.compress.quantization.observers import (
     MinMaxObserver,
     MovingAverageObserver,
     PercentileObserver,
     make_observer,
 )
-from minicompress.compress.quantization.ptq import quantize_weights, static_ptq
-from minicompress.compress.quantization.qat import (
+from minicompress.compress.quantization.prepare import (
     ActivationFakeQuant,
     QuantConv2d,
     QuantLinear,
@@ -31,8 +36,10 @@ from minicompress.compress.quantization.qat import (
     convert,
     prepare,
     prepare_qat,
+    quantized_bytes,
     weight_qparams,
 )
+from minicompress.compress.quantization.ptq import quantize_weights_with_tensors, static_ptq
 from minicompress.compress.quantization.uniform import (
     SUPPORTED_BITS,
     QParams,
@@ -40,19 +47,17 @@ from minicompress.compress.quantization.uniform import (
     choose_qparams,
     dequantize,
     fake_quantize_array,
-    pack_bits,
     qparams_from_range,
     qrange,
     quantize,
     quantize_tensor,
-    unpack_bits,
 )
 
 __all__ = [
     "METHODS", "SUPPORTED_BITS", "ActivationFakeQuant", "FakeQuantize", "IntegerModel", "MinMaxObserver",
     "MovingAverageObserver", "PercentileObserver", "QParams", "QuantConv2d", "QuantLinear", "QuantizedTensor",
     "calibrate", "choose_qparams", "convert", "dequantize", "fake_quantize", "fake_quantize_array",
-    "make_observer", "pack_bits", "prepare", "prepare_qat", "qparams_from_range", "qrange", "quantize",
-    "quantize_model", "quantize_tensor", "quantize_weights", "static_ptq", "to_integer", "unpack_bits",
-    "weight_qparams",
+    "integer_bytes", "make_observer", "prepare", "prepare_qat", "qparams_from_range", "qrange", "quantize",
+    "quantize_model", "quantize_model_with_info", "quantize_tensor", "quantize_weights_with_tensors",
+    "quantized_bytes", "static_ptq", "to_integer", "weight_qparams",
 ]

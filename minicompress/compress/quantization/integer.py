@@ -1,7 +1,7 @@
 """The integer model: int8 weights, uint8 activations, int32 accumulators, no float in between.
 
-:func:`to_integer` turns a calibrated fake-quantized model (:func:`.qat.prepare` +
-:func:`.qat.calibrate`, or a QAT result) into layers that run on the integer kernels of
+:func:`to_integer` turns a calibrated fake-quantized model (:func:`.prepare.prepare` +
+:func:`.prepare.calibrate`, or a QAT result) into layers that run on the integer kernels of
 :mod:`minicompress.kernels`:
 
 * the input image is quantized once, x_q = clamp(rint(x / s_x) + z_x, 0, 255);
@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from minicompress import kernels
-from minicompress.compress.quantization.qat import ActivationFakeQuant, QuantConv2d, QuantLinear
+from minicompress.compress.quantization.prepare import ActivationFakeQuant, QuantConv2d, QuantLinear
 from minicompress.compress.quantization.uniform import QParams, quantize
 from minicompress.engine import no_grad
 from minicompress.errors import InputError
@@ -149,7 +149,7 @@ class IntegerModel:
 
 
 def to_integer(qmodel: Sequential) -> IntegerModel:
-    """Convert a calibrated fake-quantized model (from :func:`.qat.prepare`) into an :class:`IntegerModel`.
+    """Convert a calibrated fake-quantized model (from :func:`.prepare.prepare`) into an :class:`IntegerModel`.
 
     Raises
     ------

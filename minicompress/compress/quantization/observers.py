@@ -6,8 +6,9 @@ observer record the range at each quantization point:
 
 * :class:`MinMaxObserver` -- the smallest min and largest max ever seen;
 * :class:`MovingAverageObserver` -- an exponential moving average of each batch's
-  min and max, ``r <- m r + (1 - m) r_batch`` (what QAT uses: early batches of a
-  changing network fade out);
+  min and max, ``r <- r + c (r_batch - r)`` with PyTorch's ``averaging_constant`` c
+  weighting the *new* batch (``torch.ao.quantization.MovingAverageMinMaxObserver``, default
+  0.01); what QAT uses: early batches of a changing network fade out;
 * :class:`PercentileObserver` -- the mean over batches of each batch's p-th and
   (100 - p)-th percentiles, which ignores rare outliers (a clipped outlier costs less
   than a coarse step for every other value).
@@ -20,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from minicompress.compress.quantization.uniform import QParams, check_axis, qparams_from_range
-from minicompress.errors import InputError
+from minicompress.errors import InputError, InputTypeError
 
 
 class Observer:
@@ -69,19 +70,33 @@ class MinMaxObserver(Observer):
 
 
 class MovingAverageObserver(Observer):
-    """Range = exponential moving average of batch min/max with momentum ``m`` (first batch taken as is)."""
+    """Range = exponential moving average of the batch min/max (the first batch taken as is).
 
-    def __init__(self, axis=None, momentum: float = 0.9):
+    .. math:: r \\leftarrow r + c\\,(r_{batch} - r) = (1 - c)\\, r + c\\, r_{batch}
+
+    Parameters
+    ----------
+    axis : int or None
+    averaging_constant : float in (0, 1]
+        c, the weight of the *new* batch, as PyTorch's ``MovingAverageMinMaxObserver``
+        (default 0.01 there and here); 1 keeps only the last batch.
+    """
+
+    def __init__(self, axis=None, averaging_constant: float = 0.01):
         super().__init__(axis)
-        if not 0.0 <= momentum < 1.0:
-            raise InputError(f"momentum must be in [0, 1); got {momentum}")
-        self.momentum = float(momentum)
+        if isinstance(averaging_constant, bool) or not isinstance(averaging_constant, (int, float, np.floating)):
+            raise InputTypeError(f"averaging_constant must be a number in (0, 1]; got {averaging_constant!r}")
+        if not 0.0 < averaging_constant <= 1.0:
+            raise InputError(f"averaging_constant must be in (0, 1] (the weight of the new batch); "
+                             f"got {averaging_constant}")
+        self.averaging_constant = float(averaging_constant)
 
     def observe(self, x) -> None:
         lo, hi = self._batch_range(x)
-        m = self.momentum
-        self.min = lo if self.min is None else m * self.min + (1 - m) * lo
-        self.max = hi if self.max is None else m * self.max + (1 - m) * hi
+        c = self.averaging_constant
+        # PyTorch's update, r + c (r_batch - r), operation for operation
+        self.min = lo if self.min is None else self.min + c * (lo - self.min)
+        self.max = hi if self.max is None else self.max + c * (hi - self.max)
         self.batches += 1
 
 

@@ -1,25 +1,25 @@
 """Post-training quantization (PTQ): quantize a trained model without training it again.
 
-* **weight-only** (:func:`quantize_weights`): every Linear/Conv2d weight becomes
+* **weight-only** (:func:`quantize_weights_with_tensors`): every Linear/Conv2d weight becomes
   integers q and a scale, w ≈ (q − z) s; activations stay float. The model runs on the
   dequantized weights, so its accuracy is exactly that of the stored integers; the
   integers themselves come back too, for the byte count.
 * **static** (:func:`static_ptq`): weights *and* activations, with activation ranges
-  calibrated on a few batches (:func:`.qat.calibrate`). Its integer twin is
+  calibrated on a few batches (:func:`.prepare.calibrate`). Its integer twin is
   :func:`.integer.to_integer`.
 """
 
 from __future__ import annotations
 
-from minicompress.compress.quantization.qat import calibrate, prepare
+from minicompress.compress.quantization.prepare import calibrate, prepare
 from minicompress.compress.quantization.uniform import QuantizedTensor, check_scheme, quantize_tensor
 from minicompress.errors import InputError
 from minicompress.io import copy_model
 from minicompress.nn import Conv2d, Linear, Sequential
 
 
-def quantize_weights(model: Sequential, bits: int = 8, scheme: str = "symmetric", per_channel: bool = False,
-                     include_bias: bool = False):
+def quantize_weights_with_tensors(model: Sequential, bits: int = 8, scheme: str = "symmetric",
+                                  per_channel: bool = False, include_bias: bool = False):
     """Weight-only PTQ: a copy of ``model`` computing with quantized weights.
 
     Parameters
@@ -75,7 +75,7 @@ def static_ptq(model: Sequential, calibration_batches, bits: int = 8, *, per_cha
     Returns
     -------
     Sequential
-        The fake-quantized model (:func:`.qat.prepare`), calibrated, in eval mode.
+        The fake-quantized model (:func:`.prepare.prepare`), calibrated, in eval mode.
     """
     qmodel = prepare(model, bits, act_bits=act_bits, per_channel=per_channel, observer=observer)
     calibrate(qmodel, calibration_batches)

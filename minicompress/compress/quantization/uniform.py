@@ -15,7 +15,8 @@ A real value x is stored as an integer q and a pair (scale s, zero point z):
 ``axis`` (axis 0, the output channel, for Linear and Conv2d weights).
 
 Supported bit widths: 1-8 and 16 (1 bit only for affine). Integers are stored as
-int8/uint8 (int16/uint16 at 16 bits); below 8 bits :func:`pack_bits` packs them densely,
+int8/uint8 (int16/uint16 at 16 bits); below 8 bits :func:`minicompress.compress.bitpack.pack_bits`
+packs them densely (least significant bit first, the one order of every packed stream),
 so :attr:`QuantizedTensor.nbytes` is the true storage of the integers.
 
 Rounding is ``np.rint`` (half to even) as in the integer kernels' requantization, so a
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from minicompress.compress.bitpack import pack_bits, unpack_bits
 from minicompress.errors import InputError, InputTypeError
 
 SUPPORTED_BITS = (1, 2, 3, 4, 5, 6, 7, 8, 16)
@@ -211,39 +213,6 @@ def fake_quantize_array(x, qp: QParams) -> np.ndarray:
     return dequantize(quantize(x, qp), qp, dtype=x.dtype if x.dtype.kind == "f" else np.float32)
 
 
-# ------------------------------------------------------------------ bit packing
-def pack_bits(values, bits: int) -> np.ndarray:
-    """Pack non-negative integers < 2^bits into a dense uint8 byte string, most significant bit first.
-
-    Parameters
-    ----------
-    values : ndarray of non-negative integers, any shape (flattened)
-    bits : int in [1, 16]
-
-    Returns
-    -------
-    ndarray of uint8, shape (ceil(n * bits / 8),)
-    """
-    v = np.asarray(values).reshape(-1).astype(np.int64)
-    if not 1 <= int(bits) <= 16:
-        raise InputError(f"pack_bits handles 1-16 bits; got {bits}")
-    if v.size and (v.min() < 0 or v.max() >= 2**bits):
-        raise InputError(f"values must lie in [0, 2^{bits}) to pack into {bits} bits")
-    shifts = np.arange(bits - 1, -1, -1)
-    bit_matrix = ((v[:, None] >> shifts) & 1).astype(np.uint8)
-    return np.packbits(bit_matrix.reshape(-1))
-
-
-def unpack_bits(packed, bits: int, count: int) -> np.ndarray:
-    """Inverse of :func:`pack_bits`: ``count`` integers (int64) from the packed bytes."""
-    packed = np.asarray(packed, dtype=np.uint8)
-    needed = (count * bits + 7) // 8
-    if packed.size < needed:
-        raise InputError(f"{count} values of {bits} bits need {needed} bytes, got {packed.size}")
-    flat = np.unpackbits(packed)[: count * bits].reshape(count, bits).astype(np.int64)
-    return flat @ (1 << np.arange(bits - 1, -1, -1, dtype=np.int64))
-
-
 # ------------------------------------------------------------------ a quantized array
 @dataclass
 class QuantizedTensor:
@@ -270,7 +239,7 @@ class QuantizedTensor:
         b = self.qparams.bits
         if b in (8, 16):
             return np.frombuffer(np.ascontiguousarray(self.q).tobytes(), dtype=np.uint8)
-        return pack_bits(self.q.astype(np.int64) - self.qparams.qmin, b)
+        return pack_bits(self.q.astype(np.int64).reshape(-1) - self.qparams.qmin, b)
 
     @classmethod
     def from_packed(cls, data, qp: QParams, shape) -> QuantizedTensor:

@@ -1,9 +1,10 @@
-"""The documents' quantizers on whole models, beside the practice, through one interface.
+"""Every quantization method by name, on a whole model: the documents' quantizers beside the practice.
 
-``quantize_model(model, method, bits)`` returns a quantized copy of a trained model and
-a small info dict, whatever the method, so a tutorial or the CLI can put E2 as written
-next to int8 PTQ and measure both. The as-written methods call
-:mod:`minicompress.equations` (they are not re-implemented here):
+``quantize_model(model, method, bits)`` returns a quantized copy of a trained model,
+whatever the method, so a tutorial or the CLI can put E2 as written next to int8 PTQ
+and measure both; ``quantize_model_with_info`` also returns what the method did (a small
+info dict). The as-written methods call :mod:`minicompress.equations` (they are not
+re-implemented here); :func:`integer_bytes` counts the storage of their integers.
 
 ===============  =========================================================  ======================
 method           what it does to the model                                  source
@@ -27,7 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 from minicompress import equations
-from minicompress.compress.quantization.ptq import quantize_weights, static_ptq
+from minicompress.compress.quantization.ptq import quantize_weights_with_tensors, static_ptq
+from minicompress.compress.weights import map_weights
 from minicompress.errors import InputError
 from minicompress.io import copy_model
 from minicompress.nn import Conv2d, Linear, Sequential
@@ -35,21 +37,40 @@ from minicompress.nn import Conv2d, Linear, Sequential
 METHODS = ("e2", "e4", "e6", "fixed-point", "ptq", "int8-ptq", "static-ptq")
 
 
-def _map_weights(model: Sequential, fn) -> tuple[Sequential, dict]:
-    """A copy whose every Linear/Conv2d weight is ``fn(weight)``; info counts the zeroed weights."""
-    out = copy_model(model)
-    total = zeros = 0
-    for _, layer in out.named_modules():
-        if isinstance(layer, (Linear, Conv2d)):
-            new = np.asarray(fn(layer.effective("weight").data), dtype=np.float64)
-            layer.weight.data = new.astype(layer.weight.dtype)
-            total += new.size
-            zeros += int(np.count_nonzero(new == 0))
+def integer_bytes(ints: np.ndarray) -> int:
+    """Bytes of integer-valued ``ints`` in the smallest signed NumPy integer type holding them.
+
+    The storage of an as-written quantizer's integers (E2's round(w / 2^(b−1)), E6's
+    round(W·Q)), which fix no bit width of their own.
+    """
+    ints = np.asarray(ints)
+    lo, hi = (int(ints.min()), int(ints.max())) if ints.size else (0, 0)
+    for dtype in (np.int8, np.int16, np.int32, np.int64):
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            return int(ints.size * np.dtype(dtype).itemsize)
+    raise InputError(f"integers in [{lo}, {hi}] do not fit in int64")
+
+
+def _map_weights_with_info(model: Sequential, fn) -> tuple[Sequential, dict]:
+    """:func:`map_weights`, and how many of the new weights are zero."""
+    out = map_weights(model, fn)
+    new = [layer.weight.data for _, layer in out.named_modules() if isinstance(layer, (Linear, Conv2d))]
+    total = sum(w.size for w in new)
+    zeros = sum(int(np.count_nonzero(w == 0)) for w in new)
     return out, {"weights": total, "zero_weights": zeros, "zero_fraction": zeros / max(total, 1)}
 
 
-def quantize_model(model: Sequential, method: str, bits: int = 8, *, ratio: float | None = None,
-                   per_channel: bool = False, calibration_batches=None):
+def quantize_model(model: Sequential, method: str, bits: int = 8, **options) -> Sequential:
+    """A copy of ``model`` quantized with ``method`` (``model`` itself is untouched).
+
+    The arguments are those of :func:`quantize_model_with_info`.
+    """
+    return quantize_model_with_info(model, method, bits, **options)[0]
+
+
+def quantize_model_with_info(model: Sequential, method: str, bits: int = 8, *, ratio: float | None = None,
+                             per_channel: bool = False, calibration_batches=None):
     """Quantize a copy of ``model`` with ``method``; ``model`` itself is untouched.
 
     Parameters
@@ -78,14 +99,14 @@ def quantize_model(model: Sequential, method: str, bits: int = 8, *, ratio: floa
         raise InputError("ratio (Q) applies only to method 'e6'")
     info = {"method": method, "bits": bits}
     if method == "e2":
-        qmodel, extra = _map_weights(model, lambda w: equations.quantize_pow2_step(w, bits))
+        qmodel, extra = _map_weights_with_info(model, lambda w: equations.quantize_pow2_step(w, bits))
         info["step"] = 2.0 ** (bits - 1)
     elif method == "fixed-point":
-        qmodel, extra = _map_weights(model, lambda w: equations.quantize_fixed_point_reading(w, bits))
+        qmodel, extra = _map_weights_with_info(model, lambda w: equations.quantize_fixed_point_reading(w, bits))
         info["step"] = 2.0 ** -(bits - 1)
     elif method == "e6":
         Q = 8.0 if ratio is None else ratio
-        qmodel, extra = _map_weights(
+        qmodel, extra = _map_weights_with_info(
             model, lambda w: equations.dequantize_by_ratio(equations.quantize_by_ratio(w, Q), Q))
         info.update(bits=None, ratio=Q, step=1.0 / Q)
     elif method == "e4":
@@ -94,7 +115,7 @@ def quantize_model(model: Sequential, method: str, bits: int = 8, *, ratio: floa
     elif method in ("ptq", "int8-ptq"):
         if method == "int8-ptq" and bits != 8:
             raise InputError(f"'int8-ptq' is 8-bit; got bits={bits} (use method 'ptq' for other widths)")
-        qmodel, stored = quantize_weights(model, bits, "symmetric", per_channel)
+        qmodel, stored = quantize_weights_with_tensors(model, bits, "symmetric", per_channel)
         extra = {"weight_bytes": sum(q.nbytes for q in stored.values()), "per_channel": per_channel}
     else:  # static-ptq
         if calibration_batches is None:
