@@ -194,7 +194,7 @@ for label, steps in (("E6, Q = 8", w_all * 8.0), ("fixed-point, b = 8", w_all * 
     steps = steps.astype(np.float64)
     n_ties = int(np.sum(steps - np.floor(steps) == 0.5))
     print(f"{label:<20}: {n_ties} exact ties among {w_all.size} weights")
-e6_away, _ = quantize_model(base, "e6")
+e6_away = quantize_model(base, "e6")
 print("E6 with half away vs the same with half even: identical weights:",
       all(np.array_equal(np.rint(m.effective('weight').data * 8.0) / 8.0, q.weight.data)
           for (m, _), (q, _) in zip(prunable_parameters(base), prunable_parameters(e6_away))))
