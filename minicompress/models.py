@@ -14,19 +14,29 @@ into the cross-entropy loss, as Keras's ``from_logits`` would).
 
 from __future__ import annotations
 
-from minicompress.errors import InputError
+import numbers
+
+from minicompress.errors import InputError, InputTypeError
 from minicompress.nn import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from minicompress.rng import as_generator
 
 
 def mlp(sizes, seed=None, flatten: bool = True) -> Sequential:
     """A ReLU MLP with the given layer sizes, e.g. ``mlp([784, 300, 100, 10])``."""
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
+        raise InputTypeError(f"sizes must be a list of layer widths, got {type(sizes).__name__}")
     if len(sizes) < 2:
-        raise InputError(f"an MLP needs at least an input and an output size, got {sizes}")
+        raise InputError(f"sizes: an MLP needs at least an input and an output size, got {sizes}")
+    for n in sizes:
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise InputError(f"sizes must be positive integers, got {list(sizes)}")
     rng = as_generator(seed)
     layers = [Flatten()] if flatten else []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(Linear(n_in, n_out, seed=rng))
+        try:
+            layers.append(Linear(n_in, n_out, seed=rng))
+        except InputError as err:
+            raise InputError(f"sizes {list(sizes)}: {err}") from None
         if i < len(sizes) - 2:
             layers.append(ReLU())
     return Sequential(*layers)
@@ -84,6 +94,6 @@ INPUT_SHAPES = {
 
 def build(name: str, seed=None) -> Sequential:
     """Build a model by name (see ``MODEL_NAMES``) with seeded initial weights."""
-    if name not in MODELS:
+    if not isinstance(name, str) or name not in MODELS:
         raise InputError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
     return MODELS[name](seed)

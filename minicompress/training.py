@@ -16,7 +16,8 @@ import numpy as np
 
 from minicompress.data import DataLoader
 from minicompress.engine import Tensor, no_grad
-from minicompress.errors import InputError
+from minicompress.engine._checks import check_int
+from minicompress.errors import InputError, InputTypeError
 from minicompress.nn import Module
 from minicompress.nn.losses import cross_entropy
 from minicompress.optim import Optimizer
@@ -65,11 +66,24 @@ def fit(model: Module, optimizer: Optimizer, x: np.ndarray, y: np.ndarray, *, ep
         ``{"epoch", "loss", "accuracy", "seconds", "samples_per_second"}`` plus
         ``"val_accuracy"`` when validation data is given.
     """
-    if epochs < 0:
-        raise InputError(f"epochs must be >= 0, got {epochs}")
-    x, y = np.asarray(x), np.asarray(y)
-    if len(x) != len(y):
-        raise InputError(f"x has {len(x)} samples but y has {len(y)}")
+    if not isinstance(model, Module):
+        raise InputTypeError(f"model must be a minicompress Module, got {type(model).__name__}")
+    if not all(callable(getattr(optimizer, m, None)) for m in ("zero_grad", "step")):
+        raise InputTypeError(f"optimizer must have zero_grad() and step(), got {type(optimizer).__name__}")
+    epochs = check_int(epochs, "epochs", low=0)
+    x, y = _check_xy(x, y)
+    if not callable(loss_fn):
+        raise InputTypeError(f"loss_fn must be callable(logits, targets), got {type(loss_fn).__name__}")
+    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise InputTypeError(f"callbacks must be a list of objects, got {type(callbacks).__name__}")
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not (hasattr(cb, "on_step") or hasattr(cb, "on_epoch_end")):
+            raise InputTypeError(f"each callback needs on_step(state) or on_epoch_end(state), got {cb!r:.60}")
+    if scheduler is not None and not callable(getattr(scheduler, "step", None)):
+        raise InputTypeError(f"scheduler must have a step() method, got {type(scheduler).__name__}")
+    if (x_val is None) != (y_val is None):
+        raise InputError("x_val and y_val go together: give both or neither")
     loader = DataLoader(x, y, batch_size, shuffle=True, seed=seed, transform=transform)
     state = TrainState(model, optimizer)
     history = []
@@ -78,14 +92,24 @@ def fit(model: Module, optimizer: Optimizer, x: np.ndarray, y: np.ndarray, *, ep
         model.train()
         bar = _progress(len(loader), f"epoch {epoch}/{epochs}", progress)
         start, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
-        for xb, yb in loader:
+        for batch, (xb, yb) in enumerate(loader):
             optimizer.zero_grad()
             logits = model(Tensor(xb))
             loss = loss_fn(logits, yb)
+            if not isinstance(loss, Tensor) or loss.size != 1:
+                raise InputError(f"loss_fn must return a 1-element Tensor, got {loss!r:.80}")
+            state.step += 1
+            state.loss = float(loss.data.reshape(-1)[0])
+            if not np.isfinite(state.loss):
+                # Stop before the step: one NaN would spread to every weight and the run would go on
+                # reporting garbage. A NaN pixel, a huge learning rate or a bad target does this.
+                raise InputError(
+                    f"the loss is {state.loss} at epoch {epoch}, step {state.step} (batch {batch + 1} of "
+                    f"{len(loader)}): training stopped; check the data for NaN/inf values and lower the "
+                    "learning rate"
+                )
             loss.backward()
             optimizer.step()
-            state.step += 1
-            state.loss = float(loss.data)
             n = len(xb)
             seen += n
             loss_sum += state.loss * n
@@ -118,8 +142,31 @@ def fit(model: Module, optimizer: Optimizer, x: np.ndarray, y: np.ndarray, *, ep
     return history
 
 
+def _check_array(a, name: str) -> np.ndarray:
+    try:
+        a = np.asarray(a)
+    except Exception as err:  # ragged nested lists
+        raise InputTypeError(f"{name} must be an array of numbers: {err}") from None
+    if a.dtype.kind not in "biuf":
+        raise InputTypeError(f"{name} must hold real numbers (bool, int or float), got dtype {a.dtype}")
+    if a.ndim == 0:
+        raise InputError(f"{name} must have a sample axis (ndim >= 1), got a 0-d array")
+    return a
+
+
+def _check_xy(x, y) -> tuple[np.ndarray, np.ndarray]:
+    x, y = _check_array(x, "x"), _check_array(y, "y")
+    if len(x) != len(y):
+        raise InputError(f"x has {len(x)} samples but y has {len(y)}")
+    return x, y
+
+
 def predict(model: Module, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """The model's outputs (logits) for ``x``, in eval mode, without building a graph."""
+    if not isinstance(model, Module):
+        raise InputTypeError(f"model must be a minicompress Module, got {type(model).__name__}")
+    x = _check_array(x, "x")
+    batch_size = check_int(batch_size, "batch_size", low=1)
     was_training = model.training
     model.eval()
     try:
@@ -135,9 +182,7 @@ def predict(model: Module, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
 def evaluate(model: Module, x: np.ndarray, y: np.ndarray, batch_size: int = 1000,
              loss_fn=cross_entropy) -> dict:
     """``{"accuracy": fraction correct, "loss": mean loss}`` on ``(x, y)``."""
-    x, y = np.asarray(x), np.asarray(y)
-    if len(x) != len(y):
-        raise InputError(f"x has {len(x)} samples but y has {len(y)}")
+    x, y = _check_xy(x, y)
     logits = predict(model, x, batch_size)
     loss = float(loss_fn(Tensor(logits), y).data)
     return {"accuracy": float((logits.argmax(axis=1) == y).mean()), "loss": loss}

@@ -104,3 +104,127 @@ def sparse_networks(draw, max_width=24, max_batch=9):
     zeros = draw(st.sampled_from([0.0, 0.5, 0.8, 1.0]))  # fraction of exact-zero inputs
     x = rng.standard_normal((batch, dims[0])) * (rng.random((batch, dims[0])) >= zeros)
     return weights, biases, relus, formats, x.astype(dtype)
+
+
+# --------------------------------------------------------------------------- engine
+# minicompress.engine: shapes for every op's gradient check (broadcast batch dimensions, 1-D
+# operands, size-1 dimensions, any reduction axis, convolution and pooling geometries well
+# beyond LeNet's). Values come from a seeded generator, not from hypothesis, so they stay away
+# from the kinks (relu, abs, max ties) where central differences are not a gradient.
+def float64_array(shape, seed, positive=False):
+    """A float64 array of ``shape`` (standard normal; ``positive``: in [0.5, 2.5))."""
+    rng = np.random.default_rng(seed)
+    if positive:
+        return rng.random(shape) * 2.0 + 0.5
+    return rng.standard_normal(shape)
+
+
+seeds = st.integers(0, 2**32 - 1)
+small_shapes = hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=4)
+
+
+@st.composite
+def broadcast_pairs(draw, max_dims=4):
+    """Two shapes that broadcast together (size-1 and missing leading dimensions included)."""
+    shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=max_dims,
+                                                    min_side=1, max_side=4))
+    return shapes.input_shapes
+
+
+@st.composite
+def matmul_shapes(draw):
+    """(shape_a, shape_b) for ``a @ b``: 1-D operands, and batch dimensions broadcast either way."""
+    shapes = draw(hnp.mutually_broadcastable_shapes(signature="(m?,n),(n,p?)->(m?,p?)", max_dims=3,
+                                                    min_side=1, max_side=4))
+    return shapes.input_shapes
+
+
+@st.composite
+def shape_and_axis(draw, min_dims=0, allow_none=True, allow_tuple=True):
+    """(shape, axis): axis None, an int (negative too) or a tuple of distinct axes."""
+    shape = draw(hnp.array_shapes(min_dims=min_dims, max_dims=4, min_side=1, max_side=4))
+    ndim = len(shape)
+    options = []
+    if allow_none:
+        options.append(st.none())
+    if ndim:
+        options.append(st.integers(-ndim, ndim - 1))
+        if allow_tuple:
+            options.append(hnp.valid_tuple_axes(ndim, min_size=1))
+    return shape, draw(st.one_of(options))
+
+
+@st.composite
+def shape_and_index(draw):
+    """(shape, index): basic indices (slices with steps, ints, None, ...) or a fancy index with repeats."""
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5))
+    if draw(st.booleans()):
+        return shape, draw(hnp.basic_indices(shape, allow_newaxis=True, allow_ellipsis=True))
+    index = draw(st.lists(st.integers(-shape[0], shape[0] - 1), min_size=1, max_size=6))
+    return shape, np.array(index)
+
+
+@st.composite
+def conv_geometries(draw, max_kernel=5, max_stride=4, max_padding=3):
+    """(x_shape, w_shape, stride, padding) with the padded input at least the kernel's size."""
+    n, c, f = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, max_kernel)), draw(st.integers(1, max_kernel))
+    stride, padding = draw(st.integers(1, max_stride)), draw(st.integers(0, max_padding))
+    h = draw(st.integers(max(1, kh - 2 * padding), kh + 5))
+    w = draw(st.integers(max(1, kw - 2 * padding), kw + 5))
+    return (n, c, h, w), (f, c, kh, kw), stride, padding
+
+
+@st.composite
+def pool_geometries(draw, max_kernel=4, max_stride=4):
+    """(x_shape, kernel_size, stride): stride None (= kernel), smaller (overlapping) or larger."""
+    k = draw(st.integers(1, max_kernel))
+    stride = draw(st.one_of(st.none(), st.integers(1, max_stride)))
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    h, w = draw(st.integers(k, k + 6)), draw(st.integers(k, k + 6))
+    return (n, c, h, w), k, stride
+
+
+# --------------------------------------------------------------------------- public-API fuzz
+# Values a careless or hostile caller passes: NaN/inf, empty, complex, object, strings, ragged
+# lists, wrong shapes (arrays), and numbers of every kind and range (arguments).
+weird_values = st.one_of(
+    st.integers(-3, 12), st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True),
+    st.none(), st.booleans(), st.text(max_size=3), st.lists(st.integers(-2, 5), max_size=3),
+    st.complex_numbers(max_magnitude=5), st.sampled_from([np.nan, np.inf, -np.inf, 1e308, -0.0, np.float32(0.5),
+                                                          np.int64(2), (), (1, 2), {"a": 1}, b"x", object()]),
+)
+
+
+@st.composite
+def fuzz_arrays(draw, max_dims=4, max_side=4):
+    """An array (or array-like) of a random shape and kind: special floats, empty, int, bool,
+    complex, object, strings, a ragged list, a scalar."""
+    kind = draw(st.sampled_from(["float", "special", "empty", "int", "bool", "complex", "object", "str",
+                                 "ragged", "scalar", "list"]))
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=max_dims, min_side=1, max_side=max_side))
+    if kind == "float":
+        return draw(hnp.arrays(draw(st.sampled_from([np.float16, np.float32, np.float64])), shape,
+                               elements=st.floats(-1e3, 1e3, width=16)))
+    if kind == "special":
+        return draw(hnp.arrays(np.float64, shape, elements=st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -0.0,
+                                                                             1e308, -1e308, 5e-324, 1.0])))
+    if kind == "empty":
+        dims = list(shape) or [0]
+        dims[draw(st.integers(0, len(dims) - 1))] = 0
+        return np.zeros(dims, dtype=draw(st.sampled_from([np.float32, np.float64, np.int64])))
+    if kind == "int":
+        return draw(hnp.arrays(np.int64, shape, elements=st.integers(-(2**40), 2**40)))
+    if kind == "bool":
+        return draw(hnp.arrays(np.bool_, shape))
+    if kind == "complex":
+        return draw(hnp.arrays(np.complex128, shape, elements=st.complex_numbers(max_magnitude=10)))
+    if kind == "object":
+        return np.full(shape, None, dtype=object)
+    if kind == "str":
+        return np.full(shape, "a")
+    if kind == "ragged":
+        return [[1.0, 2.0], [3.0]]
+    if kind == "scalar":
+        return draw(st.sampled_from([0.5, np.nan, np.float64(np.inf), 3, True]))
+    return draw(st.lists(st.floats(-5, 5), min_size=0, max_size=4))

@@ -241,3 +241,106 @@ def test_module_registers_parameters_by_attribute():
     assert net.get_submodule("body") is net.body
     with pytest.raises(ValueError, match="no submodule"):
         net.get_submodule("head")
+
+
+# ------------------------------------------------------------------ issue 12: seeds like PyTorch
+def test_seed_none_draws_from_the_package_generator():
+    import minicompress
+
+    a, b = Linear(4, 4), Linear(4, 4)
+    assert not np.array_equal(a.weight.data, b.weight.data)  # seed=None is not "seed 0"
+    x = Tensor(np.ones((64, 8), dtype=np.float32))
+    assert not np.array_equal(Dropout(0.5)(x).data, Dropout(0.5)(x).data)
+    runs = []
+    for _ in range(2):
+        minicompress.manual_seed(7)
+        drop = Dropout(0.5)
+        runs.append((Linear(4, 4).weight.data, drop(x).data, drop(x).data))
+    for first, second in zip(*runs):
+        np.testing.assert_array_equal(first, second)
+    assert not np.array_equal(runs[0][1], runs[0][2])  # the generator advances with each draw
+    assert minicompress.initial_seed() == 7
+    early = Dropout(0.5)  # built before manual_seed: it holds the package generator, reseeded in place
+    masks = []
+    for _ in range(2):
+        minicompress.manual_seed(11)
+        masks.append(early(x).data)
+    np.testing.assert_array_equal(*masks)
+
+
+def test_an_explicit_seed_wins_over_the_package_generator():
+    import minicompress
+
+    minicompress.manual_seed(1)
+    a = Linear(4, 4, seed=3).weight.data
+    minicompress.manual_seed(2)
+    b = Linear(4, 4, seed=3).weight.data
+    np.testing.assert_array_equal(a, b)
+    c = Linear(4, 4, seed=np.random.default_rng(3)).weight.data
+    np.testing.assert_array_equal(a, c)
+    x = Tensor(np.ones((32, 4), dtype=np.float32))
+    np.testing.assert_array_equal(Dropout(0.5, seed=4)(x).data, Dropout(0.5, seed=4)(x).data)
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        minicompress.manual_seed(-1)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        Linear(2, 2, seed=1.5)
+
+
+def test_functional_dropout_takes_p_training_and_seed():
+    import minicompress.engine.functional as F
+
+    x = Tensor(np.ones((50, 4), dtype=np.float32))
+    a = F.dropout(x, p=0.25, training=True, seed=0).data
+    np.testing.assert_array_equal(a, F.dropout(x, 0.25, True, seed=0).data)
+    assert set(np.unique(a)) == {0.0, np.float32(1 / 0.75)}
+    assert F.dropout(x, p=0.5, training=False) is x
+    assert set(np.unique(F.dropout(x).data)) == {0.0, 2.0}  # PyTorch's default p=0.5
+    with pytest.raises(ValueError, match=r"p must be a finite number in \[0, 1\)"):
+        F.dropout(x, p=float("nan"))
+
+
+# ------------------------------------------------------------------ load_state_dict(strict=...)
+def test_load_state_dict_strict_false_returns_missing_and_unexpected_keys():
+    model = Sequential(Linear(3, 4, seed=0), Linear(4, 2, seed=0))
+    model[0].register_buffer("weight_mask", np.ones((4, 3), dtype=bool))
+    source = Sequential(Linear(3, 4, seed=1), Linear(4, 2, seed=1)).state_dict()
+    del source["1.bias"]
+    source["extra"] = np.zeros(1)
+    result = model.load_state_dict(source, strict=False)
+    assert result.missing_keys == ["1.bias", "0.weight_mask"]
+    assert result.unexpected_keys == ["extra"]
+    missing, unexpected = result  # a named tuple, as in PyTorch
+    np.testing.assert_array_equal(model[1].weight.data, source["1.weight"])  # what matched is loaded
+    assert not np.array_equal(model[1].bias.data, Linear(4, 2, seed=1).bias.data)
+    ok = model.load_state_dict(model.state_dict())
+    assert ok == ([], [])
+
+
+def test_load_state_dict_shape_mismatch_raises_even_when_not_strict():
+    model = Sequential(Linear(3, 4))
+    before = model.state_dict()
+    with pytest.raises(ValueError, match=r"'0.weight' has shape \(4, 4\), the model expects \(4, 3\)"):
+        model.load_state_dict({"0.weight": np.zeros((4, 4)), "0.bias": np.ones(4)}, strict=False)
+    np.testing.assert_array_equal(model[0].bias.data, before["0.bias"])  # nothing loaded
+    with pytest.raises(ValueError, match="only real numbers"):
+        model.load_state_dict({"0.weight": np.zeros((4, 3), dtype=complex)}, strict=False)
+    with pytest.raises(TypeError, match="mapping"):
+        model.load_state_dict([np.zeros((4, 3))])
+
+
+# ------------------------------------------------------------------ layers on generated shapes
+from hypothesis import settings  # noqa: E402
+
+from tests.strategies import conv_geometries, float64_array, seeds  # noqa: E402
+
+
+@settings(max_examples=20, deadline=None)
+@given(geometry=conv_geometries(max_kernel=4), seed=seeds)
+def test_conv2d_layer_gradients_on_any_geometry(geometry, seed):
+    x_shape, w_shape, stride, padding = geometry
+    if w_shape[2] != w_shape[3]:
+        w_shape = w_shape[:3] + (w_shape[2],)  # the layer's kernels are square
+        x_shape = x_shape[:3] + (max(x_shape[3], w_shape[3]),)
+    layer = as64(Conv2d(w_shape[1], w_shape[0], w_shape[2], stride=stride, padding=padding, seed=seed % 1000))
+    x = Tensor(float64_array(x_shape, seed))
+    gradcheck(lambda x, w, b: layer(x), [x, layer.weight, layer.bias])

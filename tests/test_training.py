@@ -128,6 +128,7 @@ def _rewrite(path, **changes):
     ({"0.weight": np.zeros((3, 3))}, r"'0.weight' has shape \(3, 3\)"),
     ({"__meta__": None}, "no __meta__"),
     ({"__meta__": np.array("{not json")}, "corrupt __meta__"),
+    ({"0.weight": np.ones((2, 2), dtype=complex)}, "'0.weight' has dtype complex128; only real numbers"),  # issue 15
 ])
 def test_bad_checkpoints_are_refused(tmp_path, change, match):
     path = tmp_path / "m.npz"
@@ -202,3 +203,68 @@ def test_trained_model_cache_is_reused_only_when_checksum_and_split_match(tmp_pa
     tampered[1].weight.data[0, 0] += 1
     save_model(tampered, path, tampered.metadata)
     assert not pretrained.trained_model("doc001-mlp", epochs=1)[1]["cached"]
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_models_differ_without_a_seed_and_repeat_after_manual_seed(name):
+    import minicompress
+
+    def first_weight(model):
+        return model.parameters()[0].data.copy()
+
+    assert not np.array_equal(first_weight(build(name)), first_weight(build(name)))
+    minicompress.manual_seed(3)
+    a = first_weight(build(name))
+    minicompress.manual_seed(3)
+    np.testing.assert_array_equal(a, first_weight(build(name)))
+    np.testing.assert_array_equal(first_weight(build(name, seed=5)), first_weight(build(name, seed=5)))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_fit_stops_when_the_loss_is_not_finite_naming_epoch_and_step(bad):
+    """issue 15: one NaN pixel in fit's data; fit names where the loss went bad."""
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 6), dtype=np.float32), rng.integers(0, 3, 40)
+    x[17, 2] = bad
+    model = Sequential(Linear(6, 3, seed=0))
+    with pytest.raises(ValueError, match=r"the loss is nan at epoch 1, step (\d+) \(batch \1 of 5\)"):
+        fit(model, SGD(model.parameters(), lr=0.1), x, y, epochs=3, batch_size=8, seed=0, progress=False)
+    # stopped before the step: the bad batch changed no weight
+    assert all(np.isfinite(v).all() for v in model.state_dict().values())
+
+
+def test_fit_evaluate_predict_check_their_arguments():
+    model = Sequential(Linear(3, 2, seed=0))
+    opt = SGD(model.parameters())
+    x, y = np.ones((4, 3), dtype=np.float32), np.zeros(4, dtype=int)
+    with pytest.raises(ValueError, match="epochs must be an integer >= 0"):
+        fit(model, opt, x, y, epochs=-1)
+    with pytest.raises(TypeError, match="optimizer must have"):
+        fit(model, "adam", x, y)
+    with pytest.raises(TypeError, match="x must hold real numbers"):
+        fit(model, opt, x.astype(complex), y)
+    with pytest.raises(TypeError, match="y must hold real numbers"):
+        evaluate(model, x, np.array(["a"] * 4))
+    with pytest.raises(ValueError, match="x has 4 samples but y has 3"):
+        evaluate(model, x, y[:3])
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        predict(model, x, batch_size=0)
+
+
+@pytest.mark.parametrize("lr", ["nan", "inf", "-inf", "-0.5"])
+def test_cli_refuses_a_non_finite_learning_rate_in_one_line(tmp_path, capsys, lr):
+    """issue 15: `train --lr nan` ended in a ZeroDivisionError traceback from the Adam kernel."""
+    assert main(["train", "--model", "lenet-300-100", "--epochs", "1", f"--lr={lr}",
+                 "--out", str(tmp_path / "m.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("minicompress: error: lr must be a finite number in [0, inf)") and err.count("\n") == 1
+    assert not (tmp_path / "m.npz").exists()
+    teacher = tmp_path / "teacher.npz"
+    save_model(build("lenet-300-100", seed=0), teacher)
+    assert main(["distill", "--teacher", str(teacher), "--student-arch", "784-16-10", "--epochs", "1",
+                 "--transfer", "64", f"--lr={lr}",
+                 "--out", str(tmp_path / "s.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "lr must be a finite number in [0, inf)" in err and "Traceback" not in err
+    assert not (tmp_path / "s.npz").exists()

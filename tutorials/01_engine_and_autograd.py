@@ -110,7 +110,7 @@ savefig(fig, "01_conv_edge_filter.png")
 # %% [markdown]
 # ## How fast is it?
 #
-# The engine is NumPy plus one fused Numba kernel for the Adam update. One epoch of
+# The engine is NumPy (`Adam(..., fused=True)` runs the update as one Numba kernel). One epoch of
 # LeNet-300-100 on the 8,000 mnist10k training digits:
 
 # %%

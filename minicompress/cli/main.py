@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if isinstance(getattr(args, "seed", None), int) and args.seed >= 0:
+        from minicompress import manual_seed  # loads NumPy: after the BLAS setting above
+
+        manual_seed(args.seed)  # draws that name no seed follow --seed too
     try:
         return int(args.run(args) or 0)
     except UsageError as err:

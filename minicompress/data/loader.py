@@ -31,7 +31,8 @@ class DataLoader:
         False: batches in order 0..N-1. True: a new seeded permutation per epoch.
     seed : int, numpy.random.Generator or None
         Drives the shuffling. An int makes the run reproducible; a Generator is shared
-        (its stream advances); None means seed 0. Unused when ``shuffle=False``.
+        (its stream advances); None draws from the package generator
+        (``minicompress.manual_seed``). Unused when ``shuffle=False``.
     drop_last : bool
         Drop the last, smaller batch (so every batch has exactly ``batch_size`` samples).
     transform : callable or None

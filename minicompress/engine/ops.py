@@ -8,8 +8,36 @@ from __future__ import annotations
 
 import numpy as np
 
-from minicompress.engine.tensor import Context, Function
-from minicompress.errors import InputError
+from minicompress.engine.tensor import Context, Function, _unbroadcast
+from minicompress.errors import InputError, InputTypeError
+
+
+class _UserArguments:
+    """Turn NumPy's complaint about a user's shapes or axes into an ``InputError`` naming the op.
+
+    Wraps only the one NumPy call that sees the user's arguments, so a real bug elsewhere
+    still shows as itself.
+    """
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, err, tb):
+        if kind is None or issubclass(kind, InputError) or not issubclass(kind, (ValueError, TypeError,
+                                                                                 OverflowError)):
+            return False
+        error = InputTypeError if issubclass(kind, TypeError) and not issubclass(kind, ValueError) else InputError
+        raise error(f"{self.what}: {err}") from None
+
+
+def _binary(name, fn, a, b):
+    try:
+        return fn(a, b)
+    except ValueError:
+        raise InputError(f"{name}: shapes {a.shape} and {b.shape} do not broadcast together") from None
 
 # ----------------------------------------------------------------- arithmetic
 
@@ -17,7 +45,7 @@ from minicompress.errors import InputError
 class Add(Function):
     @staticmethod
     def forward(ctx: Context, a, b):
-        return a + b
+        return _binary("add", np.add, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -27,7 +55,7 @@ class Add(Function):
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
-        return a - b
+        return _binary("subtract", np.subtract, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -38,7 +66,7 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a * b
+        return _binary("multiply", np.multiply, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -52,7 +80,7 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a / b
+        return _binary("divide", np.divide, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -88,6 +116,8 @@ class Pow(Function):
 
 
 class MatMul(Function):
+    """``a @ b`` with NumPy's rules: 1-D operands, and batch dimensions that broadcast."""
+
     @staticmethod
     def forward(ctx, a, b):
         if a.ndim == 0 or b.ndim == 0:
@@ -100,22 +130,19 @@ class MatMul(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
+        # Work on matrices: a 1-D a is a row (1, k), a 1-D b a column (k, 1), and the gradient
+        # gets those axes back. Each operand's gradient is then summed over the batch axes it
+        # was broadcast along, e.g. b (1, 4, 5) in (2, 3, 4) @ (1, 4, 5).
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        g2 = grad
+        g2 = np.expand_dims(grad, -1) if b.ndim == 1 else grad  # the column axis first: (k,) @ (k,) is 0-d
         if a.ndim == 1:
             g2 = np.expand_dims(g2, -2)
-        if b.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            ga = g2 @ np.swapaxes(b2, -1, -2)
-            ga = ga.reshape(-1, a.shape[0]).sum(0) if a.ndim == 1 else ga
+            ga = _unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
         if ctx.needs_input_grad[1]:
-            gb = np.swapaxes(a2, -1, -2) @ g2
-            if gb.ndim > b2.ndim:  # a batched matmul with a shared 2-D b
-                gb = gb.sum(axis=tuple(range(gb.ndim - b2.ndim)))
-            gb = gb.reshape(b.shape)
+            gb = _unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
         return ga, gb
 
 
@@ -228,7 +255,8 @@ class Where(Function):
     @staticmethod
     def forward(ctx, a, b, cond):
         ctx.save_for_backward(cond)
-        return np.where(cond, a, b)
+        with _UserArguments(f"where: cond {cond.shape}, a {a.shape}, b {b.shape}"):
+            return np.where(cond, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -249,7 +277,8 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
         ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
-        return np.asarray(a.sum(axis=axis, keepdims=keepdims))
+        with _UserArguments(f"sum(axis={axis!r}) of shape {a.shape}"):
+            return np.asarray(a.sum(axis=axis, keepdims=keepdims))
 
     @staticmethod
     def backward(ctx, grad):
@@ -260,7 +289,8 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
         ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
-        out = np.asarray(a.mean(axis=axis, keepdims=keepdims))
+        with _UserArguments(f"mean(axis={axis!r}) of shape {a.shape}"):
+            out = np.asarray(a.mean(axis=axis, keepdims=keepdims))
         ctx.count = a.size // max(out.size, 1) if a.size else 1
         return out
 
@@ -274,7 +304,8 @@ class Max(Function):
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
-        out = np.asarray(a.max(axis=axis, keepdims=True))
+        with _UserArguments(f"max(axis={axis!r}) of shape {a.shape}"):
+            out = np.asarray(a.max(axis=axis, keepdims=True))
         hit = a == out
         ctx.save_for_backward(hit / hit.sum(axis=axis, keepdims=True))
         ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
@@ -293,7 +324,8 @@ class Reshape(Function):
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
-        return a.reshape(shape)
+        with _UserArguments(f"reshape of shape {a.shape} to {shape}"):
+            return a.reshape(shape)
 
     @staticmethod
     def backward(ctx, grad):
@@ -304,7 +336,8 @@ class Transpose(Function):
     @staticmethod
     def forward(ctx, a, axes=None):
         ctx.axes = axes
-        return np.transpose(a, axes)
+        with _UserArguments(f"transpose of shape {a.shape} with axes {axes}"):
+            return np.transpose(a, axes)
 
     @staticmethod
     def backward(ctx, grad):
@@ -332,8 +365,10 @@ class Concatenate(Function):
     def forward(ctx, *arrays_and_axis):
         *arrays, axis = arrays_and_axis
         ctx.axis = axis
-        ctx.splits = np.cumsum([x.shape[axis] for x in arrays])[:-1]
-        return np.concatenate(arrays, axis=axis)
+        with _UserArguments(f"concatenate(axis={axis!r}) of shapes {[x.shape for x in arrays]}"):
+            out = np.concatenate(arrays, axis=axis)
+            ctx.splits = np.cumsum([x.shape[axis] for x in arrays])[:-1]
+        return out
 
     @staticmethod
     def backward(ctx, grad):
@@ -345,7 +380,8 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, a, axis=-1):
-        shifted = a - a.max(axis=axis, keepdims=True)
+        with _UserArguments(f"log_softmax(axis={axis!r}) of shape {a.shape}"):
+            shifted = a - a.max(axis=axis, keepdims=True)
         out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
         ctx.save_for_backward(out)
         ctx.axis = axis
@@ -360,7 +396,8 @@ class LogSoftmax(Function):
 class Softmax(Function):
     @staticmethod
     def forward(ctx, a, axis=-1):
-        e = np.exp(a - a.max(axis=axis, keepdims=True))
+        with _UserArguments(f"softmax(axis={axis!r}) of shape {a.shape}"):
+            e = np.exp(a - a.max(axis=axis, keepdims=True))
         out = e / e.sum(axis=axis, keepdims=True)
         ctx.save_for_backward(out)
         ctx.axis = axis
@@ -377,6 +414,11 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx, x, w, b=None):
+        if x.ndim == 0 or w.ndim != 2 or (b is not None and b.shape != (w.shape[0],)):
+            raise InputError(
+                f"linear expects input (..., in), weight (out, in) and bias (out,), got input {x.shape}, "
+                f"weight {w.shape}" + ("" if b is None else f", bias {b.shape}")
+            )
         if x.shape[-1] != w.shape[1]:
             raise InputError(
                 f"linear: input has {x.shape[-1]} features but the weight expects {w.shape[1]} "

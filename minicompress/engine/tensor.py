@@ -36,11 +36,38 @@ def no_grad():
         _state.grad_enabled = previous
 
 
+def _real_array(data, name: str = "data") -> np.ndarray:
+    """``np.asarray(data)``, refusing what is not real numbers."""
+    try:
+        arr = np.asarray(data)
+    except (ValueError, TypeError) as err:  # ragged nested lists
+        raise InputTypeError(f"{name} must be an array of real numbers: {err}") from None
+    if arr.dtype.kind not in "biuf":
+        # complex would silently lose its imaginary part; objects and strings are not numbers
+        raise InputTypeError(f"{name} must hold real numbers (bool, int or float), got dtype {arr.dtype}")
+    return arr
+
+
 def _as_array(data, dtype=None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data
-    arr = np.asarray(data, dtype=dtype)
-    if dtype is None and not np.issubdtype(arr.dtype, np.floating):
+    if dtype is not None:
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError as err:
+            raise InputTypeError(f"dtype must be a NumPy float dtype, got {dtype!r}: {err}") from None
+        if dtype.kind != "f":
+            raise InputTypeError(f"dtype must be a NumPy float dtype (float16/32/64), got {dtype}")
+    arr = _real_array(data)
+    if dtype is not None:
+        with np.errstate(over="ignore"):  # checked just below, with a message that says what happened
+            out = arr.astype(dtype, copy=False)
+        if (arr.dtype.kind in "iu" or out.dtype.itemsize < arr.dtype.itemsize) and (
+            np.isinf(out) & np.isfinite(arr)
+        ).any():
+            raise InputError(f"data has finite values beyond the range of {out.dtype} (they would become inf)")
+        return out
+    if arr.dtype.kind != "f":
         # Integers, bools and Python lists become float32: the engine's default.
         arr = arr.astype(np.float32)
     return arr
@@ -165,7 +192,7 @@ class Tensor:
                     f"backward() without a gradient needs a 1-element tensor, got shape {self.shape}"
                 )
             grad = np.ones_like(self.data)
-        grad = np.asarray(grad, dtype=self.data.dtype)
+        grad = _real_array(grad, "the gradient").astype(self.data.dtype, copy=False)
         if grad.shape != self.shape:
             raise InputError(f"gradient shape {grad.shape} does not match tensor shape {self.shape}")
 
@@ -208,123 +235,69 @@ class Tensor:
         order.reverse()  # outputs first
         return order
 
-    # ------------------------------------------------------------- operators
-    def __add__(self, other):
-        return _ops().Add.apply(self, _wrap(other, self))
+    # ------------------------------------------------------------ comparisons
+    # Not differentiable: elementwise, returning plain NumPy boolean arrays, as NumPy and
+    # PyTorch do (``==`` too). A tensor is hashed by identity, so it can key a dict
+    # (``optimizer.state[param]``); to ask "is this parameter in that list", compare
+    # identities (``any(p is q for q in params)``), never ``in``, which would call ``==``.
+    def __eq__(self, other):
+        return _compare(self, other, np.equal)
 
-    __radd__ = __add__
+    def __ne__(self, other):
+        return _compare(self, other, np.not_equal)
 
-    def __sub__(self, other):
-        return _ops().Sub.apply(self, _wrap(other, self))
-
-    def __rsub__(self, other):
-        return _ops().Sub.apply(_wrap(other, self), self)
-
-    def __mul__(self, other):
-        return _ops().Mul.apply(self, _wrap(other, self))
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, other):
-        return _ops().Div.apply(self, _wrap(other, self))
-
-    def __rtruediv__(self, other):
-        return _ops().Div.apply(_wrap(other, self), self)
-
-    def __neg__(self):
-        return _ops().Neg.apply(self)
-
-    def __pow__(self, exponent):
-        if isinstance(exponent, Tensor):
-            raise InputTypeError("Tensor ** Tensor is not supported; the exponent must be a number")
-        return _ops().Pow.apply(self, float(exponent))
-
-    def __matmul__(self, other):
-        return _ops().MatMul.apply(self, _wrap(other, self))
-
-    def __rmatmul__(self, other):
-        return _ops().MatMul.apply(_wrap(other, self), self)
-
-    def __getitem__(self, index):
-        if isinstance(index, Tensor):
-            index = index.data
-        return _ops().Index.apply(self, index)
-
-    # Comparisons are not differentiable: they return plain boolean arrays.
     def __lt__(self, other):
-        return self.data < _raw(other)
+        return _compare(self, other, np.less)
 
     def __le__(self, other):
-        return self.data <= _raw(other)
+        return _compare(self, other, np.less_equal)
 
     def __gt__(self, other):
-        return self.data > _raw(other)
+        return _compare(self, other, np.greater)
 
     def __ge__(self, other):
-        return self.data >= _raw(other)
+        return _compare(self, other, np.greater_equal)
 
     __hash__ = object.__hash__
 
-    # ------------------------------------------------------------ methods
-    def exp(self):
-        return _ops().Exp.apply(self)
-
-    def log(self):
-        return _ops().Log.apply(self)
-
-    def relu(self):
-        return _ops().ReLU.apply(self)
-
-    def sigmoid(self):
-        return _ops().Sigmoid.apply(self)
-
-    def tanh(self):
-        return _ops().Tanh.apply(self)
-
-    def abs(self):
-        return _ops().Abs.apply(self)
-
-    def sum(self, axis=None, keepdims=False):
-        return _ops().Sum.apply(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return _ops().Mean.apply(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return _ops().Max.apply(self, axis=axis, keepdims=keepdims)
-
-    def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return _ops().Reshape.apply(self, shape=shape)
+    # The arithmetic operators and the differentiable methods (``+``, ``@``, ``x[i]``,
+    # ``exp``, ``sum``, ``reshape``, ...) are each one op of ``ops.py``; ``methods.py``
+    # gives them to ``Tensor``, so that this file and ``ops.py`` never import each other.
 
     def flatten(self, start_dim: int = 1):
-        return self.reshape(*self.shape[:start_dim], -1)
-
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return _ops().Transpose.apply(self, axes=axes or None)
+        """Merge the axes from ``start_dim`` on into one (``(N, C, H, W) -> (N, C*H*W)`` by default)."""
+        ok = isinstance(start_dim, int) and not isinstance(start_dim, bool)
+        if not ok or not -self.ndim <= start_dim < max(self.ndim, 1):
+            raise InputError(f"flatten: start_dim must be an axis of a {self.ndim}-d tensor, got {start_dim!r}")
+        # the size, not -1: an empty batch (0, ...) has no size for -1 to infer
+        return self.reshape(*self.shape[:start_dim], int(np.prod(self.shape[start_dim:])))
 
     @property
     def T(self):
         return self.transpose()
 
-    def clip(self, low=None, high=None):
-        return _ops().Clip.apply(self, low=low, high=high)
 
-
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
+def _compare(t: Tensor, other, op) -> np.ndarray:
+    other = other.data if isinstance(other, Tensor) else other
+    try:
+        arr = _real_array(other)
+    except InputTypeError:
+        if op is np.equal or op is np.not_equal:  # as for any two unlike objects: never equal
+            return np.full(t.shape, op is np.not_equal)
+        raise InputTypeError(
+            f"a Tensor compares with real numbers or arrays of them, got {type(other).__name__}"
+        ) from None
+    try:
+        return op(t.data, arr)
+    except ValueError:
+        raise InputError(f"comparison: shapes {t.shape} and {arr.shape} do not broadcast together") from None
 
 
 def _wrap(x, like: Tensor) -> Tensor:
     if isinstance(x, Tensor):
         return x
-    arr = np.asarray(x)
-    if arr.dtype.kind in "biuf" and arr.dtype != like.dtype and (
-        arr.ndim == 0 or arr.dtype.kind != "f"
-    ):
+    arr = _real_array(x)
+    if arr.dtype != like.dtype and (arr.ndim == 0 or arr.dtype.kind != "f"):
         # Python numbers and integer/bool arrays take the tensor's dtype (no float64 creep).
         arr = arr.astype(like.dtype)
     return Tensor(arr)
@@ -341,11 +314,3 @@ def _unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if axes:
         grad = grad.sum(axis=axes, keepdims=True)
     return grad.reshape(shape)
-
-
-def _ops():
-    # ops.py defines the Function subclasses and imports this module; importing
-    # it lazily here keeps the dependency one-way at import time.
-    from minicompress.engine import ops
-
-    return ops

@@ -1,4 +1,4 @@
-"""A fused Adam update: one pass over memory instead of eleven.
+"""A fused Adam update: one pass over memory instead of eleven (``Adam(..., fused=True)``).
 
 Written as NumPy expressions, Adam sweeps every weight about eleven times per
 step (scale m, add, square, scale v, add, sqrt, ...); for an MLP that is the
@@ -6,6 +6,10 @@ largest single cost of a training step. This loop reads the weight, gradient and
 both moments once and writes three of them back. It is serial on purpose: one
 memory-bound pass is fast, and a parallel region would cost a thread barrier
 per parameter per step, which stalls when other processes share the cores.
+
+No ``fastmath``: it lets the compiler assume there are no NaNs or infinities, so a NaN
+gradient could come out as anything. With IEEE semantics a NaN stays a NaN, as in the
+NumPy update (``Adam(fused=False)``, the readable default), and ``fit`` reports it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from numba import njit
 from minicompress.errors import InputError
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True)
 def _adam_kernel(w, g, m, v, b1, c1, b2, c2, step_size, inv_sqrt_bc2, eps, wd):
     for i in range(w.size):
         grad = g[i] + wd * w[i]

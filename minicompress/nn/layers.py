@@ -7,26 +7,37 @@ pass and to the gradient alike.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import minicompress.engine.functional as F
 from minicompress.engine import Tensor
+from minicompress.engine._checks import check_int, check_probability
 from minicompress.errors import InputError, InputTypeError
 from minicompress.nn.init import INITIALIZERS, default_uniform, fans
 from minicompress.nn.module import Module, Parameter
 from minicompress.rng import as_generator
 
 
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+def _input(x, layer) -> Tensor:
+    """The layer's input as a Tensor (a NumPy array is wrapped); anything else is refused."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        return Tensor(x)
+    raise InputTypeError(f"{type(layer).__name__} takes a Tensor (or a NumPy array), got {type(x).__name__}")
 
 
-def _init_weight(shape, init, rng):
-    if init not in INITIALIZERS:
+def _init_weight(shape, init, rng, names: str):
+    if not isinstance(init, str) or init not in INITIALIZERS:
         raise InputError(f"unknown init {init!r}; choose one of {sorted(INITIALIZERS)}")
-    return INITIALIZERS[init](shape, rng)
+    if math.prod(shape) > np.iinfo(np.intp).max // 8:
+        raise InputError(f"a weight of shape {names} = {shape} has more elements than memory can hold")
+    try:
+        return INITIALIZERS[init](shape, rng)
+    except (ValueError, OverflowError, MemoryError) as err:
+        raise InputError(f"cannot make a weight of shape {names} = {shape}: {err}") from None
 
 
 class Linear(Module):
@@ -46,17 +57,19 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, init="default", seed=None):
         super().__init__()
-        self.in_features = _positive_int("in_features", in_features)
-        self.out_features = _positive_int("out_features", out_features)
+        self.in_features = check_int(in_features, "in_features", low=1)
+        self.out_features = check_int(out_features, "out_features", low=1)
         self.init = init
         rng = as_generator(seed)
-        self.weight = Parameter(_init_weight((self.out_features, self.in_features), init, rng))
+        self.weight = Parameter(_init_weight((self.out_features, self.in_features), init, rng,
+                                              "(out_features, in_features)"))
         self.bias = (
             Parameter(default_uniform((self.out_features,), rng, fan_in=self.in_features))
             if bias else None
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        x = _input(x, self)
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise InputError(
                 f"Linear({self.in_features}, {self.out_features}) expects input of shape "
@@ -79,24 +92,23 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  init="default", seed=None):
         super().__init__()
-        self.in_channels = _positive_int("in_channels", in_channels)
-        self.out_channels = _positive_int("out_channels", out_channels)
-        self.kernel_size = _positive_int("kernel_size", kernel_size)
-        self.stride = _positive_int("stride", stride)
-        if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
-            raise InputError(f"padding must be an integer >= 0, got {padding!r}")
-        self.padding = int(padding)
+        self.in_channels = check_int(in_channels, "in_channels", low=1)
+        self.out_channels = check_int(out_channels, "out_channels", low=1)
+        self.kernel_size = check_int(kernel_size, "kernel_size", low=1)
+        self.stride = check_int(stride, "stride", low=1)
+        self.padding = check_int(padding, "padding", low=0)
         self.init = init
         rng = as_generator(seed)
         shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
-        self.weight = Parameter(_init_weight(shape, init, rng))
+        self.weight = Parameter(_init_weight(shape, init, rng,
+                                             "(out_channels, in_channels, kernel_size, kernel_size)"))
         self.bias = (
             Parameter(default_uniform((self.out_channels,), rng, fan_in=fans(shape)[0]))
             if bias else None
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.effective("weight"), self.effective("bias"), self.stride, self.padding)
+        return F.conv2d(_input(x, self), self.effective("weight"), self.effective("bias"), self.stride, self.padding)
 
     def spec(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
@@ -111,11 +123,11 @@ class Conv2d(Module):
 class MaxPool2d(Module):
     def __init__(self, kernel_size=2, stride=None):
         super().__init__()
-        self.kernel_size = _positive_int("kernel_size", kernel_size)
-        self.stride = None if stride is None else _positive_int("stride", stride)
+        self.kernel_size = check_int(kernel_size, "kernel_size", low=1)
+        self.stride = None if stride is None else check_int(stride, "stride", low=1)
 
     def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride)
+        return F.max_pool2d(_input(x, self), self.kernel_size, self.stride)
 
     def spec(self):
         return {"kernel_size": self.kernel_size, "stride": self.stride}
@@ -126,7 +138,7 @@ class MaxPool2d(Module):
 
 class ReLU(Module):
     def forward(self, x):
-        return x.relu()
+        return _input(x, self).relu()
 
     def spec(self):
         return {}
@@ -136,24 +148,31 @@ class Flatten(Module):
     """(N, d1, d2, ...) -> (N, d1*d2*...)."""
 
     def forward(self, x):
-        return x.reshape(x.shape[0], -1)
+        x = _input(x, self)
+        if x.ndim == 0:
+            raise InputError("Flatten expects input of shape (N, ...), got a 0-d tensor")
+        # the size, not -1: an empty batch (0, ...) has no size for -1 to infer
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
 
     def spec(self):
         return {}
 
 
 class Dropout(Module):
-    """Inverted dropout: active only in ``train()`` mode; seeded."""
+    """Inverted dropout: active only in ``train()`` mode.
+
+    ``seed``: an int or Generator for a stream of its own, or ``None`` (default) to draw from
+    the package generator that ``minicompress.manual_seed`` sets, as PyTorch's dropout does.
+    """
 
     def __init__(self, p=0.5, seed=None):
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise InputError(f"dropout probability must be in [0, 1), got {p}")
-        self.p = float(p)
+        self.p = check_probability(p, "p")
+        # an int seed gives this layer its own stream; None shares the package generator
         self.rng = as_generator(seed)
 
     def forward(self, x):
-        return F.dropout(x, self.p, self.rng, self.training)
+        return F.dropout(_input(x, self), self.p, self.training, seed=self.rng)
 
     def spec(self):
         return {"p": self.p}

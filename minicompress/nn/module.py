@@ -14,11 +14,19 @@ weights contribute nothing and receive zero gradient.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import NamedTuple
 
 import numpy as np
 
 from minicompress.engine import Tensor
 from minicompress.errors import InputError, InputTypeError
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict(strict=False)`` did not load: PyTorch's ``(missing_keys, unexpected_keys)``."""
+
+    missing_keys: list
+    unexpected_keys: list
 
 
 class Parameter(Tensor):
@@ -66,12 +74,20 @@ class Module:
 
     def register_buffer(self, name: str, value: np.ndarray | None) -> None:
         """Keep a plain array with the module (saved in ``state_dict``); ``None`` removes it."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise InputError(f"a buffer's name must be a Python identifier, got {name!r}")
         if value is None:
             self._buffers.pop(name, None)
             return
         if isinstance(value, Tensor):
             raise InputTypeError(f"buffer {name!r} must be a NumPy array, not a Tensor")
-        self._buffers[name] = np.asarray(value)
+        try:
+            value = np.asarray(value)
+        except (ValueError, TypeError) as err:
+            raise InputTypeError(f"buffer {name!r} must be an array of real numbers: {err}") from None
+        if value.dtype.kind not in "biuf":
+            raise InputTypeError(f"buffer {name!r} must hold real numbers (bool, int or float), got {value.dtype}")
+        self._buffers[name] = value
 
     # -------------------------------------------------------------- walking
     def named_modules(self, prefix: str = ""):
@@ -162,49 +178,66 @@ class Module:
         state.update((n, np.array(b, copy=True)) for n, b in self.named_buffers())
         return state
 
-    def load_state_dict(self, state, strict: bool = True) -> None:
-        """Copy arrays into this module's parameters and buffers.
+    def load_state_dict(self, state, strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays into this module's parameters and buffers (PyTorch's semantics).
 
-        Raises ``ValueError`` naming every missing key, unexpected key and shape
-        mismatch. A ``<param>_mask`` key for a parameter that exists is accepted
-        even if this module has no such mask yet (a pruned checkpoint).
+        Parameters
+        ----------
+        state : mapping of dotted name -> array
+        strict : bool
+            ``True``: every parameter and buffer of the module must be in ``state`` and
+            nothing else may be. ``False``: load the keys that match, skip the rest.
+
+        Returns
+        -------
+        IncompatibleKeys
+            The named tuple ``(missing_keys, unexpected_keys)``, as lists of names.
+
+        Raises
+        ------
+        InputError
+            Naming every shape mismatch (whatever ``strict``), and with ``strict=True``
+            every missing and unexpected key; nothing is loaded then. A ``<param>_mask``
+            key for a parameter that exists is accepted even if this module has no such
+            mask yet (a pruned checkpoint).
         """
+        if not hasattr(state, "items"):
+            raise InputTypeError(f"state must be a mapping of names to arrays, got {type(state).__name__}")
         params = dict(self.named_parameters())
         buffers = dict(self.named_buffers())
-        problems = []
-        for key in params:
-            if key not in state:
-                problems.append(f"missing key {key!r}")
-        for key in buffers:
-            if key not in state and strict:
-                problems.append(f"missing buffer {key!r}")
+        missing = [k for k in list(params) + list(buffers) if k not in state]
+        unexpected, problems, load = [], [], []
         for key, value in state.items():
-            value = np.asarray(value)
+            try:
+                value = np.asarray(value)
+            except Exception as err:  # ragged lists, objects NumPy cannot hold as one array
+                raise InputTypeError(f"state[{key!r}] is not an array: {err}") from None
             if key in params:
-                if value.shape != params[key].shape:
-                    problems.append(
-                        f"{key!r} has shape {value.shape}, the model expects {params[key].shape}"
-                    )
+                target, what = params[key].shape, ""
             elif key in buffers:
-                if value.shape != buffers[key].shape:
-                    problems.append(
-                        f"buffer {key!r} has shape {value.shape}, the model expects {buffers[key].shape}"
-                    )
-            elif key.endswith("_mask") and key[: -len("_mask")] in params:
-                target = params[key[: -len("_mask")]]
-                if value.shape != target.shape:
-                    problems.append(f"mask {key!r} has shape {value.shape}, expected {target.shape}")
-            elif strict:
-                problems.append(f"unexpected key {key!r}")
+                target, what = buffers[key].shape, "buffer "
+            elif isinstance(key, str) and key.endswith("_mask") and key[: -len("_mask")] in params:
+                target, what = params[key[: -len("_mask")]].shape, "mask "
+            else:
+                unexpected.append(key)
+                continue
+            if value.shape != target:
+                problems.append(f"{what}{key!r} has shape {value.shape}, the model expects {target}")
+            elif value.dtype.kind not in "biuf":
+                problems.append(f"{what}{key!r} has dtype {value.dtype}; only real numbers are allowed")
+            load.append((key, value))
+        if strict:
+            problems += [f"missing key {k!r}" for k in missing]
+            problems += [f"unexpected key {k!r}" for k in unexpected]
         if problems:
             raise InputError("cannot load state dict: " + "; ".join(problems))
-        for key, value in state.items():
-            value = np.asarray(value)
+        for key, value in load:
             if key in params:
                 params[key].data = value.astype(params[key].dtype, copy=True)
-            elif key in buffers or key.endswith("_mask"):
+            else:
                 mod_name, _, buf = key.rpartition(".")
                 self.get_submodule(mod_name).register_buffer(buf, value.copy())
+        return IncompatibleKeys(missing, unexpected)
 
     # -------------------------------------------------------------- spec
     def spec(self) -> dict:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 
-from minicompress.errors import InputError
+from minicompress.engine._checks import check_int, check_number
+from minicompress.errors import InputTypeError
 from minicompress.optim.optimizer import Optimizer
 
 
 class _Schedule:
     def __init__(self, optimizer: Optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise InputTypeError(f"optimizer must be a minicompress Optimizer, got {type(optimizer).__name__}")
         self.optimizer = optimizer
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self.epoch = 0
@@ -27,8 +30,8 @@ class StepLR(_Schedule):
     """lr = base * gamma ** (epoch // step_size)."""
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1):
-        if step_size < 1:
-            raise InputError(f"step_size must be >= 1, got {step_size}")
+        step_size = check_int(step_size, "step_size", low=1)
+        gamma = check_number(gamma, "gamma", low=0.0)
         super().__init__(optimizer)
         self.step_size, self.gamma = step_size, gamma
 
@@ -40,8 +43,8 @@ class CosineAnnealingLR(_Schedule):
     """lr = eta_min + (base - eta_min) * (1 + cos(pi * epoch / T_max)) / 2, flat after T_max."""
 
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0):
-        if T_max < 1:
-            raise InputError(f"T_max must be >= 1, got {T_max}")
+        T_max = check_int(T_max, "T_max", low=1)
+        eta_min = check_number(eta_min, "eta_min", low=0.0)
         super().__init__(optimizer)
         self.T_max, self.eta_min = T_max, eta_min
 
