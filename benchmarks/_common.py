@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -24,14 +23,12 @@ def machine() -> dict:
 
 
 def write_json(path, payload: dict) -> None:
-    if not path:
-        return
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-    print(f"wrote {path}")
+    """The library's atomic JSON writer (minicompress.io.write_json), then say where it went."""
+    from minicompress.io import write_json as write
+
+    if path:
+        write(path, payload)
+        print(f"wrote {path}")
 
 
 def table(rows: list[dict], columns: list[str]) -> None:

@@ -7,11 +7,10 @@ Select one by hand with ``HYPOTHESIS_PROFILE=dev|ci``.
 
 import os
 
-# One BLAS thread for the tests: their matrices are small, and multi-threaded OpenBLAS stalls
-# badly when other processes share the cores (measured: a 1 s fixture took 11-99 s on a busy
-# 2-core machine). Set before NumPy is imported; an explicit setting in the environment wins.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# One BLAS thread, as the command line uses (why: minicompress/cli/blas.py); before NumPy loads.
+from minicompress.cli.blas import use_one_blas_thread  # noqa: E402
+
+use_one_blas_thread()
 
 from hypothesis import HealthCheck, settings  # noqa: E402
 

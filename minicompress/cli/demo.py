@@ -21,10 +21,10 @@ import argparse
 import os
 import platform
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 
+from minicompress.cli.common import probe_writable
 from minicompress.cli.errors import UsageError
 
 
@@ -37,9 +37,10 @@ def add_parser(subparsers):
     )
     p.add_argument("--quick", action="store_true",
                    help="fewer fine-tuning epochs and sweep points (finishes in well under 30 s)")
-    p.add_argument("--out", default="minicompress-demo", metavar="DIR",
+    p.add_argument("--out", default=None, metavar="DIR",
                    help="folder for report.json, the PNGs and the packed model (created if missing; "
-                        "default ./minicompress-demo)")
+                        "default: demo/ in the model cache, $MINICOMPRESS_CACHE or ~/.cache/minicompress; "
+                        "the path is printed)")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of the trained model and of every random choice (default 0; a new seed "
                         "trains and caches a new model first)")
@@ -47,18 +48,23 @@ def add_parser(subparsers):
     p.set_defaults(run=run)
 
 
-def prepare_out_dir(path) -> str:
+def default_out_dir() -> str:
+    """Where the demo writes without --out: ``demo`` in the model cache, never the working tree."""
+    from minicompress.pretrained import cache_dir
+
+    return os.fspath(cache_dir() / "demo")
+
+
+def prepare_out_dir(path, option: str = "--out") -> str:
     """Create ``path`` if needed and prove it writable, or raise a one-line ``UsageError``."""
     path = os.fspath(path)
     if os.path.exists(path) and not os.path.isdir(path):
-        raise UsageError(f"--out {path!r} exists and is not a folder")
+        raise UsageError(f"{option} {path!r} exists and is not a folder")
     try:
         os.makedirs(path, exist_ok=True)
-        # os.access is not enough (root, read-only mounts): write and remove a real file.
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
-            pass
+        probe_writable(path)
     except OSError as err:
-        raise UsageError(f"cannot write to --out {path!r}: {err.strerror or err}") from None
+        raise UsageError(f"cannot write to {option} {path!r}: {err.strerror or err}") from None
     return path
 
 
@@ -87,7 +93,7 @@ def run(args) -> int:
 
     if args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
-    out = prepare_out_dir(args.out)
+    out = prepare_out_dir(default_out_dir() if args.out is None else args.out)
     settings = DemoSettings.quick_settings(args.seed) if args.quick else DemoSettings(seed=args.seed)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     start = time.perf_counter()
@@ -106,7 +112,7 @@ def run(args) -> int:
     }
     report["plots"] = [] if args.no_plots else draw_plots(report, out)
     report["total_seconds"] = time.perf_counter() - start
-    write_report(report, os.path.join(out, "report.json"))
+    write_report(report, os.path.join(out, "report.json"))  # every file before the first line of output
     print(format_table(report))
     files = ["report.json", *report["plots"], *(s["details"]["file"] for s in report["stages"]
                                                  if "file" in s.get("details", {}))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from minicompress.cli.common import add_json_option, check_writable_file, load_model_arg, write_json
+from minicompress.cli.common import add_json_option, check_outputs, load_model_arg, positive_float, write_json
 from minicompress.cli.errors import UsageError
 
 DESCRIPTION = """\
@@ -43,10 +43,10 @@ def add_parser(subparsers):
     p.add_argument("--alpha", type=float, default=0.9,
                    help="weight of the soft term on labeled images, in [0, 1] (default 0.9)")
     p.add_argument("--epochs", type=int, default=10, help="epochs over the transfer + labeled set (default 10)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--batch-size", type=int, default=64, help="mini-batch size (default 64)")
     p.add_argument("--transfer", type=int, default=8000, metavar="N",
-                   help="use the first N training images as the unlabeled transfer set (default all 8000)")
+                   help="use the first N training images as the unlabeled transfer set, 1-8000 (default all 8000)")
     p.add_argument("--labeled", type=int, default=0, metavar="N",
                    help="also give the labels of N training images, drawn with --seed (default 0: none)")
     p.add_argument("--seed", type=int, default=0, help="seed for the student's weights, the labeled draw and "
@@ -74,7 +74,10 @@ def _student(arch: str, seed: int):
                          f"{', '.join(MODEL_NAMES)}")
     if sizes[0] != 784:
         raise UsageError(f"--student-arch must start with 784 inputs (28x28 digits), got {sizes[0]}")
-    return mlp(sizes, seed=seed)
+    try:
+        return mlp(sizes, seed=seed)
+    except MemoryError:
+        raise UsageError(f"--student-arch {arch!r} is too large to fit in memory") from None
 
 
 def run(args) -> int:
@@ -90,13 +93,15 @@ def run(args) -> int:
         check_alpha(args.alpha)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    for name in ("epochs", "batch_size", "transfer"):
+    for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not 1 <= args.transfer <= 8000:
+        raise UsageError(f"--transfer must be between 1 and 8000 (mnist10k's training images), got {args.transfer}")
     if not 0 <= args.labeled <= 8000:
         raise UsageError(f"--labeled must be between 0 and 8000, got {args.labeled}")
-    check_writable_file(args.out)
-    teacher = load_model_arg(args.teacher)
+    check_outputs(out=args.out, json=args.json)
+    teacher = load_model_arg(args.teacher, "--teacher")
     student = _student(args.student_arch, args.seed)
 
     x_train, y_train, x_test, y_test = load_mnist10k()
@@ -110,16 +115,16 @@ def run(args) -> int:
     seconds = time.perf_counter() - start
     result = {
         "teacher": args.teacher, "student_arch": args.student_arch, "T": args.T, "alpha": args.alpha,
-        "epochs": args.epochs, "transfer": min(args.transfer, len(x_train)), "labeled": args.labeled,
+        "epochs": args.epochs, "transfer": args.transfer, "labeled": args.labeled,
         "seed": args.seed, "teacher_accuracy": evaluate(teacher, x_test, y_test)["accuracy"],
         "student_accuracy": evaluate(student, x_test, y_test)["accuracy"],
         "teacher_parameters": teacher.num_parameters(), "student_parameters": student.num_parameters(),
         "seconds": seconds, "out": args.out,
     }
     save_model(student, args.out, {"distilled": {k: v for k, v in result.items() if k != "out"}})
+    write_json(args.json, result)  # every file before the first line of output
     print(f"teacher: {result['teacher_accuracy']:.4f} test accuracy, {result['teacher_parameters']:,} parameters")
     print(f"student: {result['student_accuracy']:.4f} test accuracy, {result['student_parameters']:,} parameters "
           f"({result['teacher_parameters'] / result['student_parameters']:.1f}x fewer), T={args.T}, "
           f"alpha={args.alpha}, {args.epochs} epochs, {seconds:.1f} s -> {args.out}")
-    write_json(args.json, result)
     return 0

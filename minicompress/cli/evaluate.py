@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from minicompress.cli.common import add_json_option, load_model_arg, write_json
+from minicompress.cli.common import add_json_option, check_outputs, load_model_arg, write_json
 
 
 def add_parser(subparsers):
@@ -20,19 +20,22 @@ def add_parser(subparsers):
 def run(args) -> int:
     from minicompress.cli.errors import UsageError
     from minicompress.data import load_mnist10k
+    from minicompress.errors import InputError
     from minicompress.training import evaluate
 
+    check_outputs(json=args.json)
     start = time.perf_counter()
     model = load_model_arg(args.model)
     _, _, x_test, y_test = load_mnist10k()
     try:
         metrics = evaluate(model, x_test, y_test)
-    except ValueError as err:
+    except InputError as err:
         raise UsageError(f"{args.model} does not take 28x28 digits: {err}") from None
-    name = model.metadata.get("info", {}).get("model", "custom")
+    info = model.metadata.get("info")
+    name = info.get("model", "custom") if isinstance(info, dict) else "custom"
     result = {"model": name, "test_accuracy": metrics["accuracy"], "loss": metrics["loss"],
               "parameters": model.num_parameters(), "seconds": time.perf_counter() - start}
+    write_json(args.json, result)
     print(f"{args.model}: test accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.4f}, "
           f"{result['parameters']:,} parameters")
-    write_json(args.json, result)
     return 0

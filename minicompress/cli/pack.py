@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 
-from minicompress.cli.common import add_json_option, check_writable_file, load_model_arg, mnist10k_accuracy, write_json
+from minicompress.cli.common import (
+    add_json_option,
+    check_outputs,
+    load_model_arg,
+    mnist10k_accuracy,
+    unpack_arg,
+    write_json,
+)
 from minicompress.cli.errors import UsageError
 
 HELP = """\
@@ -45,61 +52,61 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _unpack(args) -> int:
-    from minicompress.compress.packing import unpack
     from minicompress.io import save_model
 
     if args.cluster_bits is not None or args.gap_bits is not None:
         raise UsageError("--cluster-bits and --gap-bits apply only when packing")
-    if not os.path.exists(args.model):
-        raise UsageError(f"packed file {args.model!r} does not exist")
-    if args.out:
-        check_writable_file(args.out)
-    try:
-        model = unpack(args.model)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+    if args.out and args.out.lower().endswith(".mcz"):
+        raise UsageError(f"--unpack writes a .npz model, but --out {args.out!r} ends in .mcz; "
+                         "name it .npz (to write a .mcz, pack without --unpack)")
+    check_outputs(out=args.out, json=args.json)
+    model = unpack_arg(args.model)
     result = {"input": args.model, "file_bytes": os.path.getsize(args.model), "accuracy": mnist10k_accuracy(model),
               "parameters": model.num_parameters()}
+    if args.out:  # every file before the first line of output
+        save_model(model, args.out, {"unpacked_from": args.model})
+        result["output"] = args.out
+    write_json(args.json, result)
     acc = "n/a" if result["accuracy"] is None else f"{result['accuracy']:.4f}"
     print(f"{args.model}: {result['file_bytes']} bytes, {result['parameters']} parameters, "
           f"mnist10k test accuracy {acc}")
     if args.out:
-        save_model(model, args.out, {"unpacked_from": args.model})
-        result["output"] = args.out
         print(f"saved {args.out}")
-    write_json(args.json, result)
     return 0
 
 
 def run(args) -> int:
     from minicompress.compress.kmeans import share_weights
     from minicompress.compress.packing import pack, stage_bytes
+    from minicompress.errors import InputError
 
     if args.unpack:
         return _unpack(args)
     if not args.out:
         raise UsageError("packing needs --out FILE.mcz")
+    if args.out.lower().endswith(".npz"):
+        raise UsageError(f"pack writes a .mcz file, but --out {args.out!r} ends in .npz; name it .mcz")
     if args.gap_bits is not None and not 1 <= args.gap_bits <= 16:
         raise UsageError(f"--gap-bits must be in [1, 16], got {args.gap_bits}")
-    check_writable_file(args.out)
+    if args.cluster_bits is not None and not 1 <= args.cluster_bits <= 8:
+        raise UsageError(f"--cluster-bits must be in [1, 8], got {args.cluster_bits}")
+    check_outputs(out=args.out, json=args.json)
     model = load_model_arg(args.model)
     if args.cluster_bits is not None:
-        if not 1 <= args.cluster_bits <= 8:
-            raise UsageError(f"--cluster-bits must be in [1, 8], got {args.cluster_bits}")
         share_weights(model, bits=args.cluster_bits)
     try:
         stages = stage_bytes(model, gap_bits=args.gap_bits)
         size = pack(model, args.out, gap_bits=args.gap_bits)
-    except ValueError as err:
+    except InputError as err:
         msg = str(err).replace("(minicompress.compress.kmeans.share_weights)", "(--cluster-bits B)")
         raise UsageError(msg.replace(" or pack with values='float32'", "")) from None
     dense = stages["dense_float32"]
+    accuracy = mnist10k_accuracy(model)
+    write_json(args.json, {"input": args.model, "output": args.out, "packed_bytes": size,
+                           "float_bytes": dense, "ratio": dense / size, "stages": stages, "accuracy": accuracy})
     print(f"{'stage':<15}{'bytes':>10}{'ratio':>9}")
     for name, nbytes in stages.items():
         print(f"{name:<15}{nbytes:>10}{dense / nbytes:>8.1f}x")
-    accuracy = mnist10k_accuracy(model)
     print(f"wrote {args.out}: {size} bytes, {dense / size:.1f}x smaller than float32"
           + ("" if accuracy is None else f"; mnist10k test accuracy {accuracy:.4f}"))
-    write_json(args.json, {"input": args.model, "output": args.out, "packed_bytes": size,
-                           "float_bytes": dense, "ratio": dense / size, "stages": stages, "accuracy": accuracy})
     return 0

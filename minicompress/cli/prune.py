@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 
+from minicompress.cli.common import check_outputs, finite_float, load_model_arg, write_json
 from minicompress.cli.errors import UsageError
 
 HELP = """\
@@ -46,20 +45,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
     parser.add_argument("--method", choices=METHODS, default="l1",
                         help="pruning method (default l1); see below")
-    parser.add_argument("--sparsity", type=float, default=None,
+    parser.add_argument("--sparsity", type=finite_float, default=None,
                         help="absolute target in [0, 1]: the fraction of the weights pruned afterwards "
                              "(default 0.5 when neither --sparsity nor --amount is given)")
-    parser.add_argument("--amount", type=float, default=None,
+    parser.add_argument("--amount", type=finite_float, default=None,
                         help="PyTorch's amount in [0, 1]: the fraction of the still-unpruned weights to prune")
-    parser.add_argument("--r", type=float, default=None, help="E3's retention ratio r in [0, 1] (--method e3)")
-    parser.add_argument("--p", type=float, default=None,
+    parser.add_argument("--r", type=finite_float, default=None, help="E3's retention ratio r in [0, 1] (--method e3)")
+    parser.add_argument("--p", type=finite_float, default=None,
                         help="E5's candidate proportion p in [0, 1] (--method e5)")
     parser.add_argument("--out", required=True, help="where to write the pruned model (.npz)")
     parser.add_argument("--json", metavar="PATH", default=None,
                         help="also write the sparsity report as JSON to PATH")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed for --method random and e5 (default 0)")
-    parser.add_argument("--k", type=float, default=1.0,
+    parser.add_argument("--k", type=finite_float, default=1.0,
                         help="E5's removal band in standard deviations (default 1.0)")
     parser.add_argument("--shrink", action="store_true",
                         help="after ln-structured pruning, remove the pruned neurons/filters "
@@ -114,12 +113,13 @@ def _prune(model, args, how):
 
 def run(args) -> int:
     import minicompress.compress.pruning as P
-    from minicompress.io import atomic_write, load_model, save_model
+    from minicompress.io import save_model
 
     how = _how_much(args)
-    if not os.path.exists(args.model):
-        raise UsageError(f"model file {args.model!r} does not exist")
-    model = load_model(args.model)
+    if not 1 <= args.index_bits <= 32:
+        raise UsageError(f"--index-bits must be in [1, 32], got {args.index_bits}")
+    check_outputs(out=args.out, json=args.json)
+    model = load_model_arg(args.model)
     dense_params = model.num_parameters()
     sparsity_before = P.sparsity_report(model)["weights"]["sparsity"]
     model, requested = _prune(model, args, how)
@@ -128,12 +128,10 @@ def run(args) -> int:
                   weights_sparsity_before=sparsity_before,
                   parameters_before=dense_params, parameters_after=model.num_parameters())
     save_model(model, args.out, {"pruning": {"method": args.method, **how}})
+    write_json(args.json, report)  # every file before the first line of output
     print(P.format_report(report))
     (what, value), = how.items()
     meaning = {"sparsity": "absolute", "amount": "of the remaining weights"}.get(what)
     print(f"method {args.method}, {what} {value:g}{f' ({meaning})' if meaning else ''}: weights sparsity "
           f"{sparsity_before:.4f} before, {report['weights']['sparsity']:.4f} after; saved {args.out}")
-    if args.json:
-        text = json.dumps(report, indent=2)
-        atomic_write(args.json, lambda f: f.write(text.encode()))
     return 0

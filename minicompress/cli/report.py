@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from minicompress.cli.common import add_json_option, check_writable_file, load_model_arg, write_json
+from minicompress.cli.common import add_json_option, check_outputs, load_model_arg, unpack_arg, write_json
 from minicompress.cli.errors import UsageError
 
 _NPZ, _MCZ = b"PK\x03\x04", b"MCPK"
@@ -29,7 +29,7 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "report", help="print a demo's report.json, or the sparsity and bytes of a .npz/.mcz model",
         description=__doc__.replace("``", ""), formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  minicompress report minicompress-demo/report.json --plots /tmp/plots\n"
+        epilog="examples:\n  minicompress report ~/.cache/minicompress/demo/report.json --plots /tmp/plots\n"
                "  minicompress report pruned.npz --evaluate --json sparsity.json",
     )
     p.add_argument("path", metavar="PATH",
@@ -54,33 +54,39 @@ def _kind(path) -> str:
         return "npz"
     if head == _MCZ:
         return "mcz"
-    return "json"
+    # Neither magic number: the file's name says what the user meant, so the error can say
+    # what is wrong with it (a corrupt x.mcz is "not a packed model", not "not a JSON file").
+    extension = os.path.splitext(path)[1].lower()
+    return {".npz": "npz", ".mcz": "mcz"}.get(extension, "json")
 
 
 def _demo_report(args) -> int:
     from minicompress.demo.report import format_details, format_table, read_report
+    from minicompress.errors import InputError
 
     if args.evaluate:
         raise UsageError("--evaluate applies to a model file, not to a report.json")
     try:
         report = read_report(args.path)
-    except ValueError as err:
+    except InputError as err:
         raise UsageError(f"{err} (expected a report.json from `minicompress demo`, a .npz or a .mcz)") from None
-    print(format_table(report))
-    if args.details:
-        print()
-        print(format_details(report))
+    names = []
     if args.plots:
         from minicompress.cli.demo import prepare_out_dir
         from minicompress.demo.plots import draw_plots
 
-        folder = prepare_out_dir(args.plots)
+        folder = prepare_out_dir(args.plots, "--plots")
         try:
             names = draw_plots(report, folder)
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError) as err:  # the report is the user's file
             raise UsageError(f"{args.path!r} lacks the data of the plots ({err!r})") from None
+    write_json(args.json, report)  # every file before the first line of output
+    print(format_table(report))
+    if args.details:
+        print()
+        print(format_details(report))
+    if names:
         print(f"wrote {', '.join(names)} to {os.path.join(folder, '')}")
-    write_json(args.json, report)
     return 0
 
 
@@ -94,34 +100,30 @@ def _model_report(args, kind) -> int:
     if kind == "npz":
         model = load_model_arg(args.path)
     else:
-        from minicompress.compress.packing import unpack
-
-        try:
-            model = unpack(args.path)
-        except ValueError as err:
-            raise UsageError(str(err)) from None
+        model = unpack_arg(args.path)
     result = sparsity_report(model, index_bits=args.index_bits)
     result["file"] = {"path": args.path, "format": kind, "bytes": os.path.getsize(args.path)}
-    print(format_report(result))
-    print(f"{args.path}: {result['file']['bytes']:,} bytes on disk ({kind})")
     if args.evaluate:
         from minicompress.data import load_mnist10k
+        from minicompress.errors import InputError
         from minicompress.training import evaluate
 
         _, _, x_test, y_test = load_mnist10k()
         try:
             result["test_accuracy"] = float(evaluate(model, x_test, y_test)["accuracy"])
-        except ValueError as err:
+        except InputError as err:
             raise UsageError(f"{args.path} does not take 28x28 digits: {err}") from None
+    write_json(args.json, result)  # every file before the first line of output
+    print(format_report(result))
+    print(f"{args.path}: {result['file']['bytes']:,} bytes on disk ({kind})")
+    if args.evaluate:
         print(f"test accuracy on the 2,000 mnist10k test digits: {result['test_accuracy']:.4f}")
-    write_json(args.json, result)
     return 0
 
 
 def run(args) -> int:
     if os.path.isdir(args.path) and os.path.isfile(os.path.join(args.path, "report.json")):
         args.path = os.path.join(args.path, "report.json")  # the demo's --out folder
-    if args.json:
-        check_writable_file(args.json)
+    check_outputs(json=args.json)
     kind = _kind(args.path)
     return _demo_report(args) if kind == "json" else _model_report(args, kind)

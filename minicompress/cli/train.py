@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from minicompress.cli.common import add_json_option, check_writable_file, write_json
+from minicompress.cli.common import add_json_option, check_outputs, positive_float, write_json
 
 
 def add_parser(subparsers):
@@ -21,7 +21,7 @@ def add_parser(subparsers):
     p.add_argument("--epochs", type=int, default=None,
                    help="epochs (default: 15 for lenet-300-100 and lenet5, 10 for doc001-mlp)")
     p.add_argument("--seed", type=int, default=0, help="seed for initial weights and shuffling (default 0)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--batch-size", type=int, default=64, help="mini-batch size (default 64)")
     p.add_argument("--out", default="model.npz", help="where to save the trained model (default model.npz)")
     add_json_option(p)
@@ -35,18 +35,16 @@ def run(args) -> int:
 
     if args.epochs is not None and args.epochs < 1:
         raise UsageError(f"--epochs must be >= 1, got {args.epochs}")
-    check_writable_file(args.out)
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
+    check_outputs(out=args.out, json=args.json)
     start = time.perf_counter()
-    try:
-        model, info = train_model(args.model, args.epochs, args.seed, lr=args.lr,
-                                  batch_size=args.batch_size)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+    model, info = train_model(args.model, args.epochs, args.seed, lr=args.lr, batch_size=args.batch_size)
     save_model(model, args.out, {"info": info})
     result = {"model": args.model, "test_accuracy": info["test_accuracy"],
               "parameters": model.num_parameters(), "epochs": info["epochs"], "seed": args.seed,
               "seconds": time.perf_counter() - start, "out": args.out}
+    write_json(args.json, result)  # every file before the first line of output
     print(f"{args.model}: test accuracy {result['test_accuracy']:.4f} after {info['epochs']} epochs, "
           f"{result['parameters']:,} parameters, {result['seconds']:.1f} s -> {args.out}")
-    write_json(args.json, result)
     return 0

@@ -85,10 +85,13 @@ def unpack_bits(buf, bits: int, count: int) -> np.ndarray:
     if isinstance(count, (bool, np.bool_)) or not isinstance(count, numbers.Integral) or count < 0:
         raise InputError(f"count must be an integer >= 0, got {count!r}")
     buf = np.frombuffer(bytes(buf), dtype=np.uint8) if not isinstance(buf, np.ndarray) else buf
-    buf = buf.reshape(-1).astype(np.uint8, copy=False)
+    if buf.dtype != np.uint8:  # a float or complex array would be cast to bytes silently
+        raise InputTypeError(f"buf must be bytes or a uint8 array, got dtype {buf.dtype}")
+    buf = buf.reshape(-1)
     needed = packed_size(count, bits)
     if buf.size < needed:
-        raise InputError(f"{count} values of {bits} bits need {needed} bytes, got {buf.size}")
+        raise InputError(f"buf is too short: count={count} values of {bits} bits need {needed} bytes, "
+                         f"got {buf.size}")
     stream = np.unpackbits(buf[:needed], bitorder="little")[: count * bits]
     return (stream.reshape(count, bits).astype(np.int64) << np.arange(bits)).sum(axis=1)
 

@@ -37,8 +37,12 @@ def _check_symbols(symbols, alphabet_size: int | None = None) -> np.ndarray:
     s = s.reshape(-1).astype(np.int64)
     if s.size and s.min() < 0:
         raise InputError("symbols must be non-negative integers")
-    if alphabet_size is not None and s.size and s.max() >= alphabet_size:
-        raise InputError(f"symbol {s.max()} is outside the alphabet 0..{alphabet_size - 1}")
+    if alphabet_size is not None:
+        if isinstance(alphabet_size, bool) or not isinstance(alphabet_size, (int, np.integer)) or alphabet_size < 0:
+            raise InputError(f"alphabet_size must be an integer >= 0 or None; got {alphabet_size!r}")
+        if s.size and s.max() >= alphabet_size:
+            raise InputError(f"symbol {s.max()} is outside the alphabet 0..{alphabet_size - 1} "
+                             f"(alphabet_size={alphabet_size})")
     return s
 
 
@@ -54,7 +58,10 @@ def code_lengths(frequencies) -> np.ndarray:
     ndarray of int64, shape (n,)
         A single used symbol gets length 1 (a code needs at least one bit).
     """
-    f = np.asarray(frequencies, dtype=np.int64).reshape(-1)
+    f = np.asarray(frequencies)
+    if f.size and f.dtype.kind not in "biu":
+        raise InputTypeError(f"frequencies must be non-negative integers; got dtype {f.dtype}")
+    f = f.astype(np.int64).reshape(-1)
     if f.size and f.min() < 0:
         raise InputError("frequencies must be >= 0")
     lengths = np.zeros(f.size, dtype=np.int64)

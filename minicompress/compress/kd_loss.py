@@ -35,6 +35,7 @@ import numpy as np
 
 import minicompress.engine.functional as F
 from minicompress.engine import Tensor
+from minicompress.equations._checks import as_real_array
 from minicompress.equations.distillation import distillation_bce_as_written
 from minicompress.errors import InputError, InputTypeError
 from minicompress.nn.losses import check_labels, kl_div, nll_loss
@@ -83,7 +84,7 @@ def soften(logits, T: float = 1.0) -> np.ndarray:
     ndarray, float64, shape (N, C); each row sums to 1.
     """
     T = check_temperature(T)
-    z = np.asarray(logits.data if isinstance(logits, Tensor) else logits, dtype=np.float64)
+    z = as_real_array(logits, "logits").astype(np.float64)  # refuses NaN, inf, complex, text
     if z.ndim != 2:
         raise InputError(f"logits must have shape (N, C), got {z.shape}")
     z = z / T

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minicompress.engine import Function, Tensor
+from minicompress.equations._checks import as_real_array
 from minicompress.errors import InputError
 from minicompress.nn import Conv2d, Linear, Module, Parameter
 from minicompress.optim import Adam
@@ -82,11 +83,11 @@ def kmeans_1d(values, k: int, init: str = "linear", seed=0, max_iter: int = 100,
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InputError(f"k must be a positive integer; got {k!r}")
-    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise InputError(f"max_iter must be a positive integer; got {max_iter!r}")
+    v = as_real_array(values, "values").astype(np.float64).reshape(-1)  # refuses complex, text, NaN
     if v.size == 0:
-        raise InputError("cannot cluster an empty set of values")
-    if not np.all(np.isfinite(v)):
-        raise InputError("values must be finite")
+        raise InputError("values is empty: cannot cluster an empty set of values")
     k = min(int(k), np.unique(v).size)
     c = np.unique(init_centroids(v, k, init, seed))
     for _ in range(max_iter):
@@ -150,7 +151,7 @@ def cluster_weights(w, k: int | None = None, *, bits: int | None = None, init: s
         if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 16:
             raise InputError(f"bits must be an integer in [1, 16]; got {bits!r}")
         k = 2**int(bits)
-    w = np.asarray(w)
+    w = as_real_array(w, "w")
     nonzero = w != 0
     if not nonzero.any():
         raise InputError("every weight is zero: nothing to cluster")

@@ -55,7 +55,7 @@ from minicompress.compress.huffman import HuffmanCode
 from minicompress.compress.relative_csr import RelativeCSR
 from minicompress.compress.weights import float32_bytes
 from minicompress.errors import InputError
-from minicompress.io import architecture, atomic_write, from_architecture
+from minicompress.io import architecture, as_path, atomic_write, from_architecture
 from minicompress.nn import Conv2d, Linear, Module
 
 MAGIC = b"MCPK"
@@ -81,8 +81,8 @@ def _gap_bits_for(name, layer, gap_bits):
 def _huffman_section(symbols, alphabet):
     """Code lengths (u8 each) + bit stream; returns (bytes, n_bits)."""
     code = HuffmanCode.fit(symbols, alphabet)
-    if code.lengths.max(initial=0) > 255:
-        raise InputError("a Huffman code length does not fit one byte")
+    if code.lengths.max(initial=0) > 255:  # HuffmanCode caps lengths at 32: a bug if ever reached
+        raise RuntimeError("a Huffman code length does not fit one byte")
     data, n_bits = code.encode(symbols)
     return code.lengths.astype(np.uint8).tobytes() + data.tobytes(), n_bits
 
@@ -231,7 +231,7 @@ def _rebuild(header, data, start):
                           gaps=gaps.astype(np.int64), values=vals)
         w = csr.to_dense().reshape(entry["shape"]).astype(np.float32)
         layer.weight.data = w
-        layer.register_buffer("weight_mask", (w != 0).astype(np.float32))
+        layer.register_buffer("weight_mask", w != 0)  # bool, as every pruning mask
         if layer.bias is not None:
             layer.bias.data = np.frombuffer(next(sections), dtype="<f4").astype(np.float32)
     return model
@@ -239,7 +239,7 @@ def _rebuild(header, data, start):
 
 def unpack(path) -> Module:
     """Read a packed model file written by :func:`pack`."""
-    path = os.fspath(path)
+    path = as_path(path)
     if not os.path.exists(path):
         raise InputError(f"packed model file {path!r} does not exist")
     with open(path, "rb") as f:

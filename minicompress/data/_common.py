@@ -6,7 +6,7 @@ import gzip
 import os
 import zlib
 
-from minicompress.errors import InputError
+from minicompress.errors import InputError, InputTypeError
 from minicompress.rng import as_generator  # noqa: F401  (re-exported for the data layer)
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -24,6 +24,8 @@ def read_maybe_gzip(path: str | os.PathLike) -> bytes:
     ValueError
         If the file looks gzipped but its compressed stream is truncated or corrupt.
     """
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise InputTypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
     with open(path, "rb") as f:
         raw = f.read()
     if raw[:2] != GZIP_MAGIC:

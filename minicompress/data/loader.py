@@ -62,6 +62,8 @@ class DataLoader:
                 raise InputTypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
             if a.ndim == 0:
                 raise InputError(f"{name} must have a sample axis (ndim >= 1), got a 0-d array")
+            if a.dtype.kind not in "biuf":
+                raise InputTypeError(f"{name} must hold real numbers (float, int or bool), got dtype {a.dtype}")
         if len(x) != len(y):
             raise InputError(f"x and y must have the same length, got {len(x)} and {len(y)}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):

@@ -50,6 +50,10 @@ class Normalize:
     """
 
     def __init__(self, mean: float | Sequence[float], std: float | Sequence[float]):
+        for name, v in (("mean", mean), ("std", std)):
+            kind = np.asarray(v).dtype.kind
+            if kind not in "biuf":
+                raise InputTypeError(f"{name} must be a real number or a sequence of them, got {v!r}")
         self.mean = np.atleast_1d(np.asarray(mean, dtype=np.float64))
         self.std = np.atleast_1d(np.asarray(std, dtype=np.float64))
         for name, v in (("mean", self.mean), ("std", self.std)):

@@ -66,8 +66,8 @@ def check_real(value, name: str, *, low=None, high=None, low_open=False) -> floa
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise InputTypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
     value = float(value)
-    lo_txt = "(" if low_open else "["
-    allowed = f"{lo_txt}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+    lo_txt = "(" if low_open or low is None else "["
+    allowed = f"{lo_txt}{'-inf' if low is None else low}, {'inf)' if high is None else f'{high}]'}"
     if not np.isfinite(value):
         raise InputError(f"{name} must be a finite number in {allowed}, got {value}")
     if low is not None and (value < low or (low_open and value == low)):

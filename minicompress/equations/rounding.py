@@ -51,5 +51,5 @@ def round_half_away(x):
             frac = arr - whole
             out = np.where(np.abs(frac) >= 0.5, whole + np.sign(arr), whole).astype(arr.dtype)
     else:
-        raise InputTypeError(f"round_half_away needs a real-valued array, got dtype {arr.dtype}")
+        raise InputTypeError(f"round_half_away: x must be a real-valued array, got dtype {arr.dtype}")
     return out[()] if out.ndim == 0 else out

@@ -104,7 +104,7 @@ def im2col(x, kernel_size, stride=1, padding=0, pad_value=0):
     n, c, h, w = x.shape
     if h + 2 * ph < kh or w + 2 * pw < kw:
         raise InputError(
-            f"kernel {kh}x{kw} is larger than the padded input {h + 2 * ph}x{w + 2 * pw}"
+            f"kernel_size {kh}x{kw} is larger than the padded input {h + 2 * ph}x{w + 2 * pw}"
         )
     if x.dtype.kind in "iu":
         info = np.iinfo(x.dtype)

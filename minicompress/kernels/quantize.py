@@ -71,6 +71,8 @@ def quantize(x, scale, zero_point, out_dtype=np.uint8):
         raise InputTypeError(f"out_dtype must be int8 or uint8; got {out_dtype!r}") from e
     if dt not in _QRANGE:
         raise InputTypeError(f"out_dtype must be int8 or uint8; got {dt.name}")
+    if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.integer, np.floating)):
+        raise InputTypeError(f"scale must be a real number > 0; got {scale!r}")
     scale = float(scale)
     if not np.isfinite(scale) or scale <= 0:
         raise InputError(f"scale must be finite and > 0; got {scale}")

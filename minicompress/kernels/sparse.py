@@ -50,6 +50,8 @@ def to_csr(dense):
         raise InputTypeError(f"dense must be a numpy.ndarray, got {type(dense).__name__}")
     if dense.ndim != 2:
         raise InputError(f"dense must be 2-D; got shape {dense.shape}")
+    if dense.dtype.kind not in "biuf":
+        raise InputTypeError(f"dense must hold real numbers (float, int or bool); got dtype {dense.dtype}")
     if dense.shape[1] >= 2**31:
         raise InputError("dense has too many columns for int32 column indices")
     rows, cols = np.nonzero(dense)  # row-major order, so columns increase within each row

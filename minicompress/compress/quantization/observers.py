@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minicompress.compress.quantization.uniform import QParams, check_axis, qparams_from_range
+from minicompress.compress.quantization.uniform import QParams, _as_float, check_axis, qparams_from_range
 from minicompress.errors import InputError, InputTypeError
 
 
@@ -40,9 +40,10 @@ class Observer:
         self.batches = 0
 
     def _batch_range(self, x, lo_q=None, hi_q=None):
-        x = np.asarray(getattr(x, "data", x), dtype=np.float64)
+        x = np.asarray(getattr(x, "data", x))
         if x.size == 0:
-            raise InputError("cannot observe an empty batch")
+            raise InputError("x is empty: cannot observe an empty batch")
+        x = _as_float(x, "x (the observed batch)").astype(np.float64)
         axis = check_axis(self.axis, x.ndim)
         others = None if axis is None else tuple(i for i in range(x.ndim) if i != axis)
         if lo_q is None:

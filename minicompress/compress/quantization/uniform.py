@@ -145,8 +145,8 @@ def qparams_from_range(x_min, x_max, bits: int, scheme: str = "symmetric", axis=
     check_scheme(scheme)
     bits = check_bits(bits, scheme)
     qmin, qmax = qrange(bits, scheme)
-    lo = np.minimum(np.asarray(x_min, dtype=np.float64), 0.0)
-    hi = np.maximum(np.asarray(x_max, dtype=np.float64), 0.0)
+    lo = np.minimum(_as_float(x_min, "x_min"), 0.0)
+    hi = np.maximum(_as_float(x_max, "x_max"), 0.0)
     if np.any(lo > hi):
         raise InputError("x_min must be <= x_max")
     if scheme == "symmetric":
@@ -179,14 +179,14 @@ def choose_qparams(x, bits: int, scheme: str = "symmetric", axis=None) -> QParam
     return qparams_from_range(lo, hi, bits, scheme, axis)
 
 
-def _as_float(x) -> np.ndarray:
+def _as_float(x, name: str = "x") -> np.ndarray:
     x = np.asarray(getattr(x, "data", x) if not isinstance(x, np.ndarray) else x)
     if x.dtype.kind not in "fiu":
-        raise InputTypeError(f"expected a real array, got dtype {x.dtype}")
+        raise InputTypeError(f"{name} must be a real array, got dtype {x.dtype}")
     if x.size == 0:
-        raise InputError("cannot quantize an empty array")
+        raise InputError(f"{name} is empty: cannot quantize an empty array")
     if not np.all(np.isfinite(x)):
-        raise InputError("cannot quantize an array with NaN or infinite values")
+        raise InputError(f"{name} holds NaN or infinite values: cannot quantize them")
     return x
 
 
@@ -203,6 +203,8 @@ def quantize(x, qp: QParams) -> np.ndarray:
 def dequantize(q, qp: QParams, dtype=np.float32) -> np.ndarray:
     """x̂ = (q − z) s, as ``dtype`` (float32 by default)."""
     q = np.asarray(q)
+    if q.dtype.kind not in "biu":
+        raise InputTypeError(f"q must hold the quantized integers (an integer dtype), got dtype {q.dtype}")
     s, z = qp.broadcast(q.ndim)
     return ((q.astype(np.int64) - z) * s).astype(dtype)
 
