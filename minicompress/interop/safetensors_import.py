@@ -123,5 +123,8 @@ def import_safetensors(path, model="lenet5", *, name_map=None) -> Sequential:
     elif not isinstance(model, Sequential):
         raise InputTypeError(f"model must be a zoo name or a Sequential, got {type(model).__name__}")
     state = to_our_names(read_safetensors(path), model, name_map)
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except InputError as err:  # the file's name first, as load_model says it
+        raise InputError(f"{os.fspath(path)!r}: {err}") from None
     return model
