@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 01 · The engine and autograd
 #
-# Every technique in the three documents (`../shared/seeds/`) changes a trained network's
+# Every technique in the three documents ([docs/documents.md](../docs/documents.md)) changes a trained network's
 # weights: clipping them (doc 001 §3.1), rounding them (doc 001 §3.2, doc 000 §3.2), removing
 # them (doc 001 §3.3, doc 000 §3.1), or training a new network to imitate an old one
 # (doc 000 §3.3, doc 002 §3). To *measure* what each does we need networks we can train, and
@@ -127,6 +127,62 @@ print(f"one epoch: {history[0]['seconds']:.2f} s, {history[0]['samples_per_secon
 
 # %% [markdown]
 # ## Exercises
+#
+# ### Write it yourself, then check it
+#
+# <!-- exercises:start -->
+#
+# **engine**: write these functions (17 tasks)
+#
+# | task | write | also accepted as |
+# |---|---|---|
+# | `engine.relu_forward` | `relu_forward(x)`: ReLU: max(x, 0), element by element. | `relu` (minitorch operators.relu) |
+# | `engine.relu_backward` | `relu_backward(x, grad_output)`: The gradient of ReLU: grad_output where x > 0, else 0. | `relu_back` (minitorch operators.relu_back(x, d)) |
+# | `engine.sigmoid_forward` | `sigmoid_forward(x)`: The logistic sigmoid 1 / (1 + exp(-x)), element by element, without overflow. | `sigmoid` (minitorch operators.sigmoid) |
+# | `engine.sigmoid_backward` | `sigmoid_backward(x, grad_output)`: The gradient of the sigmoid: grad_output · s · (1 - s), with s = sigmoid(x). | – |
+# | `engine.tanh_forward` | `tanh_forward(x)`: The hyperbolic tangent, element by element, without overflow (tanh(±1000) = ±1). | – |
+# | `engine.tanh_backward` | `tanh_backward(x, grad_output)`: The gradient of tanh: grad_output · (1 - tanh(x)²). | – |
+# | `engine.matmul_forward` | `matmul_forward(a, b)`: Matrix product with NumPy/PyTorch broadcasting of the batch dimensions (like a @ b). | `matmul` (PyTorch torch.matmul(input, other)) |
+# | `engine.matmul_backward` | `matmul_backward(a, b, grad_output)`: The gradients of out = a @ b (batch dimensions broadcast) with respect to a and b. | – |
+# | `engine.sum_backward` | `sum_backward(x, axis, keepdims, grad_output)`: The gradient of out = x.sum(axis, keepdims): grad_output copied back over the summed axis. | – |
+# | `engine.unbroadcast` | `unbroadcast(grad, shape)`: Sum a gradient down to the shape of an input that NumPy broadcast (the backward of broadcasting). | – |
+# | `engine.log_softmax` | `log_softmax(x, axis=-1)`: log(softmax(x)) along ``axis``, computed stably: x - max - log(Σ exp(x - max)). | `logsoftmax` (minitorch nn.logsoftmax(input, dim)) |
+# | `engine.softmax_cross_entropy_backward` | `softmax_cross_entropy_backward(logits, labels)`: The gradient of the mean softmax cross-entropy with respect to the logits. | – |
+# | `engine.conv2d_forward` | `conv2d_forward(x, weight, bias=None, stride=1, padding=0)`: 2-D convolution as PyTorch computes it: a cross-correlation (the kernel is NOT flipped). | `conv2d` (PyTorch torch.nn.functional.conv2d(input, weight, bias, stride, padding)) |
+# | `engine.conv2d_backward` | `conv2d_backward(x, weight, grad_output, stride=1, padding=0)`: The gradients of conv2d_forward (cross-correlation) with respect to x, weight and bias. | – |
+# | `engine.max_pool2d_forward` | `max_pool2d_forward(x, kernel_size, stride=None)`: Max pooling over kernel_size × kernel_size windows (PyTorch's floor mode, no padding). | `max_pool2d` (PyTorch torch.nn.functional.max_pool2d(input, kernel_size, stride)) |
+# | `engine.max_pool2d_backward` | `max_pool2d_backward(x, kernel_size, stride, grad_output)`: The gradient of max_pool2d_forward: each window's grad_output goes to its maximum. | – |
+# | `engine.topological_order` | `topological_order(graph, root)`: The order in which backward() visits a computation graph: every node before its inputs. | – |
+#
+# ```bash
+# minicompress exercises --chapter engine --out my_exercises   # one stub per task
+# minicompress check my_exercises/engine.py --chapter engine
+# python -m pytest -m engine --candidate my_exercises/engine.py
+# ```
+# <!-- exercises:end -->
+#
+# **A typical mistake**, and what the check prints. This cross-entropy gradient forgets that
+# the loss is a *mean* over the batch:
+#
+# ```python
+# def softmax_cross_entropy_backward(logits, labels):
+#     z = logits - logits.max(axis=1, keepdims=True)
+#     p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+#     p[np.arange(len(labels)), labels] -= 1
+#     return p                                     # forgot: / N
+# ```
+#
+# `minicompress check my_exercises/engine.py --task engine.softmax_cross_entropy_backward` prints (exit code 1):
+#
+# ```
+# engine.softmax_cross_entropy_backward  fail  hand-worked example ((1/2 - onehot) / N with N = 2): max abs diff 0.25, 4 of 4 differ; first at index (0, 0): expected -0.25, got -0.5; inputs: logits=array([[0., 0.], [0., 0.]]), labels=array([0, 1]); expected: array([[-0.25,  0.25], [ 0.25, -0.25]]); got: array([[-0.5,  0.5], [ 0.5, -0.5]])
+#     diagnosis: your cross-entropy gradient is not divided by N: the loss is the mean over the batch (reduction='mean')
+#
+# engine:            1 fail
+# 0 of 1 tasks pass (1 implemented) in 0.0 s
+# ```
+#
+# ### Explore further
 #
 # 1. Write `Function` subclasses for `sin` and `softplus`, and check them with `gradcheck`.
 # 2. Break `MaxPool2d.backward` in `minicompress/engine/conv.py` (send the gradient to the last

@@ -106,6 +106,49 @@ print(f"LeNet-5 after {len(hist5)} epoch(s): test accuracy {evaluate(cnn, x_test
 #
 # ## Exercises
 #
+# ### Write it yourself, then check it
+#
+# <!-- exercises:start -->
+#
+# **optim**: write these functions (4 tasks)
+#
+# | task | write | also accepted as |
+# |---|---|---|
+# | `optim.sgd_step` | `sgd_step(param, grad, momentum_buffer, lr, momentum=0.0, nesterov=False, weight_decay=0.0)`: One step of SGD as torch.optim.SGD computes it (dampening = 0). | – |
+# | `optim.adam_step` | `adam_step(param, grad, m, v, step, lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0)`: One step of Adam with bias correction, as torch.optim.Adam (L2 weight decay, amsgrad off). | – |
+# | `optim.cosine_lr` | `cosine_lr(base_lr, epoch, T_max, eta_min=0.0)`: The learning rate of cosine annealing at ``epoch`` (CosineAnnealingLR's closed form). | – |
+# | `optim.step_lr` | `step_lr(base_lr, epoch, step_size, gamma=0.1)`: The learning rate of StepLR at ``epoch``: base_lr · gamma ** (epoch // step_size). | – |
+#
+# ```bash
+# minicompress exercises --chapter optim --out my_exercises   # one stub per task
+# minicompress check my_exercises/optim.py --chapter optim
+# python -m pytest -m optim --candidate my_exercises/optim.py
+# ```
+# <!-- exercises:end -->
+#
+# **A typical mistake**, and what the check prints. This Adam step has no bias correction, so
+# its first steps are far too small:
+#
+# ```python
+# def adam_step(param, grad, m, v, step, lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0):
+#     g = grad + weight_decay * param
+#     m = betas[0] * m + (1 - betas[0]) * g
+#     v = betas[1] * v + (1 - betas[1]) * g * g
+#     return param - lr * m / (np.sqrt(v) + eps), m, v      # no bias correction
+# ```
+#
+# `minicompress check my_exercises/optim.py --task optim.adam_step` prints (exit code 1):
+#
+# ```
+# optim.adam_step  fail  hand-worked example (first step: m̂ = 2 and v̂ = 4 (bias-corrected), so the step is lr · 2 / (√4 + 0.5) = 0.08): item 0: max abs diff 0.04449150839051763, 1 of 1 differ; first at index (0,): expected 0.92, got 0.9644915083905177; inputs: param=array([1.]), grad=array([2.]), m=array([0.]), v=array([0.]), step=1, lr=0.1, betas=(0.9, 0.999), eps=0.5, weight_decay=0.0; expected: (array([0.92]), array([0.2]), array([0.004])); got: (array([0.9644915083905177]), array([0.19999999999999996]), array([0.0040000000000000036]))
+#     diagnosis: your Adam has no bias correction: divide m by (1 - β1^step) and v by (1 - β2^step)
+#
+# optim:             1 fail
+# 0 of 1 tasks pass (1 implemented) in 0.0 s
+# ```
+#
+# ### Explore further
+#
 # 1. Train with SGD (lr 0.01, momentum 0.9) instead of Adam; how many epochs does it need to
 #    match Adam's accuracy?
 # 2. Add `Dropout(0.2)` after each hidden ReLU (`minicompress.nn.Dropout`); does test accuracy

@@ -1,7 +1,8 @@
 # %% [markdown]
 # # 03 · Threshold clipping (E1), exactly as written, and what practice does instead
 #
-# Read along with `001_3806f2383fce931b.txt` §2.1.1 and §3.1 ("权重裁剪", weight clipping).
+# Read along with doc 001 §2.1.1 and §3.1 ("权重裁剪", weight clipping), described in
+# [docs/documents.md](../docs/documents.md#e1-threshold-clipping).
 # The document describes the idea as making the weights sparse by "turning many weight values
 # into one specific value", and writes, for a weight matrix W, a threshold T and a specific
 # value t (§3.1.3):
@@ -136,13 +137,52 @@ savefig(fig, "03_threshold_clipping.png")
 # %% [markdown]
 # ## Exercises
 #
+# ### Write it yourself, then check it
+#
+# <!-- exercises:start -->
+#
+# **equations**: write these functions (1 tasks)
+#
+# | task | write | also accepted as |
+# |---|---|---|
+# | `equations.threshold_clip` | `threshold_clip(w, T, t)`: E1, threshold clipping (doc 001 §3.1.3): w̃ = t if \|w\| > T, otherwise w. | `E1` (the documents' id E1) |
+#
+# ```bash
+# minicompress exercises --chapter equations --out my_exercises   # one stub per task
+# minicompress check my_exercises/equations.py --chapter equations --task E1
+# python -m pytest -m equations --candidate my_exercises/equations.py -k "threshold_clip"
+# ```
+# <!-- exercises:end -->
+#
+# **A typical mistake**, and what the check prints. E1 compares strictly, |w| > T; this version
+# also replaces the weights *equal* to T:
+#
+# ```python
+# def threshold_clip(w, T, t):
+#     return np.where(np.abs(w) >= T, t, w).astype(w.dtype)
+# ```
+#
+# `minicompress check my_exercises/equations.py --task equations.threshold_clip` prints (exit code 1):
+#
+# ```
+# equations.threshold_clip  fail  hand-worked example (|w| = T is kept; -3 becomes +0.25): max abs diff 1.25, 2 of 5 differ; first at index (1,): expected -1.0, got 0.25; inputs: w=array([-3. , -1. ,  0.5,  1. ,  2. ]), T=1.0, t=0.25; expected: array([ 0.25, -1.  ,  0.5 ,  1.  ,  0.25]); got: array([0.25, 0.25, 0.5 , 0.25, 0.25])
+#     diagnosis: you replace weights with |w| = T too; E1's test is strict: |w| > T
+#
+# equations:         1 fail
+# 0 of 1 tasks pass (1 implemented) in 0.0 s
+# ```
+#
+# The function may also be named `E1`, the documents' id, and `--task E1` selects it too;
+# `--chapter equations` checks the whole chapter (every other task "not started").
+#
+# ### Explore further
+#
 # 1. Run the equation's property tests: `pytest -m equations -k E1`. Read `e1_check` in
-#    `minicompress/course/equation_properties.py`: which invariant would a sign-preserving variant
-#    (`np.sign(w) * t`) break?
-# 2. Implement E1 (`threshold_clip`) yourself in a copy of `tutorials/exercises/equations.py` and
-#    check it: `minicompress check my_equations.py --task E1` (the untouched file reports every
-#    task as "not started"). A sign-preserving E1 prints the diagnosis "your clip keeps the sign".
-#    Then `python -m pytest -m equations --candidate my_equations.py` runs the same checks under pytest.
+#    `minicompress/course/equation_properties.py`: which invariant would a sign-preserving
+#    variant (`np.sign(w) * t`) break?
+# 2. Write that sign-preserving variant as your `threshold_clip` and run
+#    `minicompress check my_exercises/equations.py --task E1`: which counterexample does the
+#    check find, and how does it name the mistake?
 # 3. Change `THRESHOLDS` to reach the weights' 99th percentile (printed above). At which T does
 #    E1 with t = T first cost more than one point of accuracy? And clipping to ±T?
 # 4. Magnitude thresholding at T = 0.05 zeroes how many weights? Compare with chapter 5's

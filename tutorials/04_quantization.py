@@ -1,9 +1,9 @@
 # %% [markdown]
 # # 04 · Quantization: the documents' formulas, then the practice
 #
-# Read along with doc 001 (`001_3806f2383fce931b.txt`; the README lists the documents) §3.2 "weight
-# quantization" and §3.4 "activation quantization", and doc 000
-# (`000_aa1905e934bb7dd4.txt`) §3.2 "quantization". The documents write:
+# Read along with doc 001 §3.2 "weight quantization" and §3.4 "activation quantization",
+# and doc 000 §3.2 "quantization" ([docs/documents.md](../docs/documents.md#e2-weight-quantization),
+# E2, E4 and E6). The documents write:
 #
 # * **E2** (doc 001 §3.2.3): w̃ = round(w / 2^(b−1)) × 2^(b−1)
 # * **E4** (doc 001 §3.4.3): ã = round(a / 2^(b−1)) × 2^(b−1), on a layer's outputs
@@ -185,6 +185,82 @@ for bits in (4, 2):
 # The full measurement (more epochs, all keys in JSON) is `python benchmarks/quantization.py`.
 #
 # ## Exercises
+#
+# ### Write it yourself, then check it
+#
+# <!-- exercises:start -->
+#
+# **quantization**: write these functions (20 tasks)
+#
+# | task | write | also accepted as |
+# |---|---|---|
+# | `quantization.get_quantized_range` | `get_quantized_range(bitwidth)`: The signed integer range of a ``bitwidth``-bit quantizer. | – |
+# | `quantization.linear_quantize` | `linear_quantize(fp_tensor, bitwidth, scale, zero_point)`: Quantize a float array onto a signed ``bitwidth``-bit grid: ``q = clamp(rint(r / S) + Z, q_min, q_max)``. | – |
+# | `quantization.linear_dequantize` | `linear_dequantize(quantized_tensor, scale, zero_point)`: The real values an integer grid stands for: ``r = S (q - Z)``. | `dequantize_int8` (TinyTorch) |
+# | `quantization.get_quantization_scale_and_zero_point` | `get_quantization_scale_and_zero_point(fp_tensor, bitwidth)`: Affine (asymmetric) scale and zero point mapping the tensor's range onto signed ``bitwidth`` bits. | – |
+# | `quantization.linear_quantize_feature` | `linear_quantize_feature(fp_tensor, bitwidth)`: Quantize an activation tensor with its own affine scale and zero point (MIT lab 2). | – |
+# | `quantization.quantize_int8` | `quantize_int8(tensor)`: Affine int8 quantization of a float array with its own min-max range. | – |
+# | `quantization.get_quantization_scale_for_weight` | `get_quantization_scale_for_weight(weight, bitwidth)`: Symmetric scale of a weight tensor: ``S = max\|w\| / q_max`` with ``q_max = 2^(b-1) - 1``. | – |
+# | `quantization.linear_quantize_weight_per_channel` | `linear_quantize_weight_per_channel(tensor, bitwidth)`: Symmetric per-output-channel weight quantization (MIT lab 2). | – |
+# | `quantization.linear_quantize_bias_per_output_channel` | `linear_quantize_bias_per_output_channel(bias, weight_scale, input_scale)`: A bias as int32 in accumulator units: ``q_b = clamp(rint(b / (S_in S_w)), -2^31, 2^31 - 1)`` (MIT lab 2). | – |
+# | `quantization.shift_quantized_linear_bias` | `shift_quantized_linear_bias(quantized_bias, quantized_weight, input_zero_point)`: Fold the input zero point into the int32 bias (MIT lab 2): ``b - Z_in * sum(w[c])`` per output channel. | – |
+# | `quantization.shift_quantized_conv2d_bias` | `shift_quantized_conv2d_bias(quantized_bias, quantized_weight, input_zero_point)`: Fold the input zero point into the int32 bias (MIT lab 2): ``b - Z_in * sum(w[c])`` per output channel. | – |
+# | `quantization.quantized_linear` | `quantized_linear(input, weight, bias, feature_bitwidth, weight_bitwidth, input_zero_point, output_zero_point, input_scale, weight_scale, output_scale)`: An integer fully connected layer: int8 in, int8 out, int32 accumulation (MIT 6.5940 lab 2). | – |
+# | `quantization.quantized_conv2d` | `quantized_conv2d(input, weight, bias, feature_bitwidth, weight_bitwidth, input_zero_point, output_zero_point, input_scale, weight_scale, output_scale, stride, padding, dilation, groups)`: An integer 2-D convolution: int8 in, int8 out, int32 accumulation (MIT 6.5940 lab 2). | – |
+# | `quantization.quantize_multiplier` | `quantize_multiplier(multiplier)`: A requantization multiplier M > 0 as an int32 mantissa and a power-of-two exponent (TFLite). | – |
+# | `quantization.fake_quantize` | `fake_quantize(input, scale, zero_point, quant_min, quant_max)`: Quantize and dequantize in one step (the forward pass of QAT): ``y = (clamp(rint(x / S) + Z, quant_min, quant_max) - Z) * S``. | `fake_quantize_per_tensor_affine` (PyTorch) |
+# | `quantization.fake_quantize_backward` | `fake_quantize_backward(input, grad_output, scale, zero_point, quant_min, quant_max)`: The straight-through estimator: the gradient of ``fake_quantize`` with respect to ``input``. | – |
+# | `quantization.pack_int4` | `pack_int4(values)`: Pack signed 4-bit integers two per byte. | – |
+# | `quantization.unpack_int4` | `unpack_int4(packed, count)`: Inverse of ``pack_int4``: the first ``count`` signed 4-bit values from the packed bytes. | – |
+# | `quantization.minmax_observer` | `minmax_observer(batches)`: The range a min-max observer records over calibration batches: (smallest value, largest value) seen. | – |
+# | `quantization.moving_average_observer` | `moving_average_observer(batches, averaging_constant=0.01)`: The range a moving-average observer records: an exponential moving average of each batch's min and max. | – |
+#
+# ```bash
+# minicompress exercises --chapter quantization --out my_exercises   # one stub per task
+# minicompress check my_exercises/quantization.py --chapter quantization
+# python -m pytest -m quantization --candidate my_exercises/quantization.py
+# ```
+#
+# **equations**: write these functions (4 tasks)
+#
+# | task | write | also accepted as |
+# |---|---|---|
+# | `equations.quantize_pow2_step` | `quantize_pow2_step(w, bits)`: E2 (doc 001 §3.2.3): w̃ = round(w / 2^(b-1)) · 2^(b-1), round half AWAY from zero. | `E2` (the documents' id E2) |
+# | `equations.quantize_activations_pow2_step` | `quantize_activations_pow2_step(a, bits)`: E4 (doc 001 §3.4.3): ã = round(a / 2^(b-1)) · 2^(b-1) on activations, half away from zero. | `E4` (the documents' id E4) |
+# | `equations.quantize_by_ratio` | `quantize_by_ratio(w, Q)`: E6 (doc 000 §3.2): W_quantized = round(W · Q), round half away from zero. | `E6` (the documents' id E6) |
+# | `equations.dequantize_by_ratio` | `dequantize_by_ratio(w_quantized, Q)`: E6's inverse (doc 000 §3.2): W = W_quantized / Q. | `E6_inverse` (the documents' id E6.inverse) |
+#
+# ```bash
+# minicompress exercises --chapter equations --out my_exercises   # one stub per task
+# minicompress check my_exercises/equations.py --chapter equations --task E2 --task E4 --task E6 --task E6_inverse
+# python -m pytest -m equations --candidate my_exercises/equations.py -k "quantize_pow2_step or quantize_activations_pow2_step or quantize_by_ratio or dequantize_by_ratio"
+# ```
+# <!-- exercises:end -->
+#
+# **A typical mistake**, and what the check prints. TFLite's symmetric weights use the narrow
+# range [-127, 127]; this task (like PyTorch's qint8 and MIT's lab) uses the full two's
+# complement range [-128, 127]:
+#
+# ```python
+# def get_quantized_range(bitwidth):
+#     return -(2 ** (bitwidth - 1) - 1), 2 ** (bitwidth - 1) - 1
+# ```
+#
+# `minicompress check my_exercises/quantization.py --task quantization.get_quantized_range` prints (exit code 1):
+#
+# ```
+# quantization.get_quantized_range  fail  hand-worked example (two's complement int8): item 0: expected -128, got -127; inputs: bitwidth=8; expected: (-128, 127); got: (-127, 127)
+#     diagnosis: your range is [-(2^(b-1) - 1), 2^(b-1) - 1], e.g. [-127, 127] (TFLite's symmetric weights); this task uses the full two's complement range [-2^(b-1), 2^(b-1) - 1] = [-128, 127]
+#
+# quantization:      1 fail
+# 0 of 1 tasks pass (1 implemented) in 0.0 s
+# ```
+#
+# Mind the rounding: the documents' E2, E4 and E6 round half *away from zero* (四舍五入), while
+# this chapter's quantizers round half to *even* (`np.rint`, as PyTorch does); each task's
+# docstring says which, and the check names the other one when you use it.
+#
+# ### Explore further
 #
 # 1. Run this chapter's tests: `pytest -m quantization`. Find the test of the
 #    straight-through estimator and change `inside` in `FakeQuantize.forward`

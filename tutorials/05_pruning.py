@@ -3,10 +3,10 @@
 #
 # Two of the documents describe pruning. Read along:
 #
-# * doc 001 (`001_3806f2383fce931b.txt`) §3.3, "模型剪枝": keep a *retention ratio* r of the
+# * doc 001 §3.3 ([E3](../docs/documents.md#e3-pruning-by-retention-ratio)), "模型剪枝": keep a *retention ratio* r of the
 #   neurons and weights and delete the rest (§3.3.1); then §3.3.3 writes the equation
 #   Θ̃ = (1 − r)·Θ. We call it **E3**.
-# * doc 000 (`000_aa1905e934bb7dd4.txt`) §3.1, "权重裁剪": pick a proportion of the weights at
+# * doc 000 §3.1 ([E5](../docs/documents.md#e5-random-candidate-pruning)), "权重裁剪": pick a proportion of the weights at
 #   random, compute their mean and variance, decide from those which to keep, and
 #   W_pruned = W_original − W_removed. We call it **E5**.
 #
@@ -256,6 +256,69 @@ for name, fn in (("dense NumPy", dense_fwd), ("sparse", sparse_fwd)):
 # included.)
 #
 # ## Exercises
+#
+# ### Write it yourself, then check it
+#
+# <!-- exercises:start -->
+#
+# **pruning**: write these functions (7 tasks)
+#
+# | task | write | also accepted as |
+# |---|---|---|
+# | `pruning.fine_grained_prune` | `fine_grained_prune(tensor, sparsity)`: Magnitude-prune ``tensor`` IN PLACE to ``sparsity`` and return the mask (MIT 6.5940 lab 1). | – |
+# | `pruning.l1_unstructured` | `l1_unstructured(tensor, amount, mask=None)`: The mask ``torch.nn.utils.prune.l1_unstructured`` leaves: prune ``amount`` of the entries still unpruned. | – |
+# | `pruning.ln_structured` | `ln_structured(tensor, amount, n, dim, mask=None)`: The mask ``torch.nn.utils.prune.ln_structured`` leaves: prune whole channels with the smallest L_n norm. | – |
+# | `pruning.global_unstructured` | `global_unstructured(tensors, amount)`: Global magnitude pruning: ONE ranking of \|w\| over all the tensors together. | – |
+# | `pruning.get_input_channel_importance` | `get_input_channel_importance(weight)`: The importance of each INPUT channel of a layer: the Frobenius (L2) norm of ``weight[:, i]`` (MIT lab 1). | – |
+# | `pruning.get_num_channels_to_keep` | `get_num_channels_to_keep(channels, prune_ratio)`: How many channels survive pruning a ratio of them: ``round(channels * (1 - prune_ratio))`` (MIT lab 1). | – |
+# | `pruning.agp_sparsity` | `agp_sparsity(t, s_i, s_f, t0, n, dt)`: Automated gradual pruning's target sparsity at step ``t`` (Zhu & Gupta 2017). | – |
+#
+# ```bash
+# minicompress exercises --chapter pruning --out my_exercises   # one stub per task
+# minicompress check my_exercises/pruning.py --chapter pruning
+# python -m pytest -m pruning --candidate my_exercises/pruning.py
+# ```
+#
+# **equations**: write these functions (2 tasks)
+#
+# | task | write | also accepted as |
+# |---|---|---|
+# | `equations.scale_by_retention` | `scale_by_retention(theta, r)`: E3 (doc 001 §3.3.3): Θ̃ = (1 - r) · Θ, every parameter scaled by the retention 1 - r. | `E3` (the documents' id E3) |
+# | `equations.random_candidate_pruning` | `random_candidate_pruning(w, p, seed)`: E5 (doc 000 §3.1): W_pruned = W_original - W_removed, removing among random candidates. | `E5` (the documents' id E5) |
+#
+# ```bash
+# minicompress exercises --chapter equations --out my_exercises   # one stub per task
+# minicompress check my_exercises/equations.py --chapter equations --task E3 --task E5
+# python -m pytest -m equations --candidate my_exercises/equations.py -k "scale_by_retention or random_candidate_pruning"
+# ```
+# <!-- exercises:end -->
+#
+# **A typical mistake**, and what the check prints. MIT's `fine_grained_prune` keeps only the
+# weights *above* the threshold (ties are pruned) and prunes `tensor` in place; this version
+# keeps the ties:
+#
+# ```python
+# def fine_grained_prune(tensor, sparsity):
+#     k = round(sparsity * tensor.size)
+#     if k == 0:
+#         return np.ones(tensor.shape, dtype=bool)
+#     threshold = np.sort(np.abs(tensor).reshape(-1))[k - 1]
+#     mask = np.abs(tensor) >= threshold
+#     tensor *= mask
+#     return mask
+# ```
+#
+# `minicompress check my_exercises/pruning.py --task pruning.fine_grained_prune` prints (exit code 1):
+#
+# ```
+# pruning.fine_grained_prune  fail  hand-worked example (k = 3; sorted |w| = 0, 0.5, 0.5, 1, 2, 3: the threshold is 0.5; |w| > 0.5 keeps -2, 1 and 3): after the call, 'tensor' (changed in place) is wrong: max abs diff 0.5, 2 of 6 differ; first at index (0, 0): expected 0.0, got 0.5; inputs: tensor=array([[ 0.5, -2. ], [ 1. , -0.5], [ 3. ,  0. ]]), sparsity=0.5; expected: array([[ 0., -2.], [ 1., -0.], [ 3.,  0.]]); got: array([[ 0.5, -2. ], [ 1. , -0.5], [ 3. ,  0. ]])
+#     diagnosis: you keep weights equal to the threshold (|w| >= t); ties are pruned (mask = |w| > t)
+#
+# pruning:           1 fail
+# 0 of 1 tasks pass (1 implemented) in 0.0 s
+# ```
+#
+# ### Explore further
 #
 # 1. Run this chapter's tests: `pytest -m pruning`. Find the test that proves pruned weights
 #    stay exactly zero under SGD with momentum and weight decay; comment out the

@@ -1,13 +1,13 @@
 # %% [markdown]
 # # 06 · Knowledge distillation: the documents' losses, and the one that works
 #
-# Two of our documents teach distillation. doc 000 (`000_aa1905e934bb7dd4.txt` §3.3) gives
+# Two of our documents teach distillation. doc 000 §3.3 ([E7](../docs/documents.md#e7-the-distillation-loss)) gives
 # the loss **E7**:
 #
 #   L = −(1/N) Σᵢ [ yᵢ log ŷᵢ + (1 − yᵢ) log(1 − ŷᵢ) ]
 #
 # with yᵢ the true label and ŷᵢ the small model's prediction. doc 002
-# (`002_bbe1d8196fd62395.txt` §3) describes **E8**: a student trained to imitate the
+# §3 ([E8](../docs/documents.md#e8-imitation-and-parameter-transfer)) describes **E8**: a student trained to imitate the
 # teacher's outputs with a cross-entropy between the two distributions, then the teacher's
 # parameters "migrated" into it. This chapter runs both as written, fixes doc 002's example
 # so it runs, and then does what practice does: Hinton et al. 2015 (temperature, soft
@@ -249,6 +249,71 @@ print(f"tutorial ran in {time.perf_counter() - start:.0f} s")
 
 # %% [markdown]
 # ## Exercises
+#
+# ### Write it yourself, then check it
+#
+# <!-- exercises:start -->
+#
+# **distillation**: write these functions (5 tasks)
+#
+# | task | write | also accepted as |
+# |---|---|---|
+# | `distillation.softmax_with_temperature` | `softmax_with_temperature(logits, T)`: Softened probabilities: ``softmax(z / T)`` along the last axis (each row sums to 1). | `soften` (minicompress) |
+# | `distillation.kl_div` | `kl_div(input, target)`: ``torch.nn.functional.kl_div(input, target, reduction="batchmean")`` on arrays: KL(target \|\| exp(input)). | – |
+# | `distillation.kd_loss` | `kd_loss(student_logits, teacher_logits, labels, T=4.0, alpha=0.9)`: Hinton et al. 2015's knowledge-distillation loss. | – |
+# | `distillation.kd_loss_grad` | `kd_loss_grad(student_logits, teacher_logits, labels, T=4.0, alpha=0.9)`: The gradient of ``kd_loss`` with respect to the student's logits. | – |
+# | `distillation.soft_target_cross_entropy` | `soft_target_cross_entropy(student_logits, teacher_probs, T=1.0)`: Cross-entropy against soft targets: ``H(q, p) = -(1/N) sum_i sum_c q_ic log softmax(z_i / T)_c``. | – |
+#
+# ```bash
+# minicompress exercises --chapter distillation --out my_exercises   # one stub per task
+# minicompress check my_exercises/distillation.py --chapter distillation
+# python -m pytest -m distillation --candidate my_exercises/distillation.py
+# ```
+#
+# **equations**: write these functions (5 tasks)
+#
+# | task | write | also accepted as |
+# |---|---|---|
+# | `equations.distillation_bce_as_written` | `distillation_bce_as_written(y_hat, y)`: E7 (doc 000 §3.3): L = -(1/N) Σ [y log ŷ + (1 - y) log(1 - ŷ)], binary cross-entropy. | `E7` (the documents' id E7) |
+# | `equations.soft_cross_entropy` | `soft_cross_entropy(p_teacher, p_student)`: E8, soft cross-entropy (doc 002 §3): L = -(1/N) Σ_i Σ_k p_T[i, k] · log p_S[i, k]. | `E8_soft_cross_entropy` (the documents' id E8.soft_cross_entropy) |
+# | `equations.output_distance` | `output_distance(out_a, out_b)`: E8, output distance (doc 002 §3): (1/N) Σ_i ‖a_i - b_i‖², the mean over the first axis. | `E8_output_distance` (the documents' id E8.output_distance) |
+# | `equations.parameter_distance` | `parameter_distance(params_a, params_b)`: E8, parameter distance (doc 002 §3): Σ over names ‖θ_a - θ_b‖² (a sum, no mean). | `E8_parameter_distance` (the documents' id E8.parameter_distance) |
+# | `equations.copy_parameters` | `copy_parameters(teacher, student)`: E8, parameter transfer (doc 002 §3): θ_S ← θ_T, matched by name. | `E8_copy` (the documents' id E8.copy) |
+#
+# ```bash
+# minicompress exercises --chapter equations --out my_exercises   # one stub per task
+# minicompress check my_exercises/equations.py --chapter equations --task E7 --task E8_soft_cross_entropy --task E8_output_distance --task E8_parameter_distance --task E8_copy
+# python -m pytest -m equations --candidate my_exercises/equations.py -k "distillation_bce_as_written or soft_cross_entropy or output_distance or parameter_distance or copy_parameters"
+# ```
+# <!-- exercises:end -->
+#
+# **A typical mistake**, and what the check prints. This Hinton loss forgets the T² factor, so
+# the soft term's gradient shrinks like 1/T² as the temperature rises:
+#
+# ```python
+# def _log_softmax(z):
+#     z = z - z.max(axis=1, keepdims=True)
+#     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+#
+# def kd_loss(student_logits, teacher_logits, labels, T=4.0, alpha=0.9):
+#     log_p = _log_softmax(student_logits / T)
+#     log_q = _log_softmax(teacher_logits / T)
+#     kl = np.sum(np.exp(log_q) * (log_q - log_p)) / len(labels)
+#     ce = -np.mean(_log_softmax(student_logits)[np.arange(len(labels)), labels])
+#     return float(alpha * kl + (1 - alpha) * ce)          # forgot: alpha * T**2 * kl
+# ```
+#
+# `minicompress check my_exercises/distillation.py --task distillation.kd_loss` prints (exit code 1):
+#
+# ```
+# distillation.kd_loss  fail  hand-worked example (q = [1/4, 3/4], p = [1/2, 1/2]: KL = 0.25 ln(0.5) + 0.75 ln(1.5); CE = ln 2): expected 1.3930698778090684, got 0.41197960825054114; inputs: student_logits=array([[0., 0.]]), teacher_logits=array([[0.               , 4.394449154672439]]), labels=array([1]), T=4.0, alpha=0.5; expected: 1.3930698778090684; got: 0.41197960825054114
+#     diagnosis: your loss lacks the T^2 factor: the soft term is alpha * T^2 * KL (its gradient shrinks like 1/T^2 otherwise)
+#
+# distillation:      1 fail
+# 0 of 1 tasks pass (1 implemented) in 0.0 s
+# ```
+#
+# ### Explore further
 #
 # 1. Run `pytest -m distillation` and find the test that checks the soft term's gradient is
 #    T(p − q)/N. Remove the `T * T` in `kd_loss_from_targets`: which tests fail, and why?

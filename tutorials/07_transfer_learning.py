@@ -1,9 +1,9 @@
 # %% [markdown]
 # # 07 · Transfer learning (E9): pretrain on one task, fine-tune on another
 #
-# doc 000 (`000_aa1905e934bb7dd4.txt` §2.3) describes transfer learning in two steps and no
-# equation: first train a model on the *source* task; then, "according to the similarity
-# between the source and the target task", fine-tune it on the *target* task. We call that
+# doc 000 §2.3 ([E9](../docs/documents.md#e9-transfer-learning)) describes transfer learning
+# in two steps and no equation: first train a model on the *source* task; then, as far as the
+# two tasks are alike, fine-tune it on the *target* task. We call that
 # procedure E9 and make it concrete on mnist10k:
 #
 # * source task: digits 0-4, every training image (about 4,000);
@@ -161,6 +161,24 @@ print(f"tutorial ran in {time.perf_counter() - start:.0f} s")
 # with a new task missing: the student simply becomes the teacher.
 #
 # ## Exercises
+#
+# ### Write it yourself
+#
+# Transfer learning has no tasks of its own in the course companion: it is a procedure (replace
+# the head, freeze the body or not, fine-tune) built from pieces that other chapters check. The
+# closest are the **optim** chapter's SGD and Adam steps (tutorial 02), which are what
+# fine-tuning runs, and the **distillation** chapter's (tutorial 06), the other way this course
+# reuses a trained network:
+#
+# ```bash
+# minicompress exercises --chapter optim --out my_exercises
+# minicompress check my_exercises/optim.py --chapter optim
+# minicompress exercises --chapter distillation --out my_exercises
+# minicompress check my_exercises/distillation.py --chapter distillation
+# python -m pytest -m transfer          # this chapter's own tests, on minicompress's code
+# ```
+#
+# ### Explore further
 #
 # 1. Run `pytest -m transfer` and read `test_head_only_fine_tuning_leaves_the_body_untouched`:
 #    what would go wrong if `freeze()` did not also clear `.grad`?

@@ -2,7 +2,7 @@
 # # 08 · Deep Compression, end to end, every byte counted
 #
 # The documents cite Han et al. (2016), "Deep Compression": prune, share weights by
-# k-means, Huffman-code. Doc 000 (`000_aa1905e934bb7dd4.txt`; the README lists the documents) §3.1-3.2
+# k-means, Huffman-code. Doc 000 §3.1-3.2 ([docs/documents.md](../docs/documents.md#doc-000))
 # prunes and quantizes with its own formulas (E5, E6; chapters 04 and 05); here is the
 # pipeline that reached 40× on MNIST, run on mnist10k with LeNet-300-100, and a file format
 # whose size is the honest answer to "how much smaller is it?": every byte of the file
@@ -168,6 +168,50 @@ for label, bad in (("truncated", data[:100]), ("wrong magic", b"ZZZZ" + data[4:]
 # The full measurement (JSON with every key) is `python benchmarks/deep_compression.py`.
 #
 # ## Exercises
+#
+# ### Write it yourself, then check it
+#
+# <!-- exercises:start -->
+#
+# **deep_compression**: write these functions (6 tasks)
+#
+# | task | write | also accepted as |
+# |---|---|---|
+# | `deep_compression.kmeans_1d` | `kmeans_1d(values, k)`: Lloyd's k-means on a 1-D array with LINEAR initialisation (Deep Compression's choice). | – |
+# | `deep_compression.k_means_quantize` | `k_means_quantize(fp32_tensor, bitwidth=4)`: k-means weight sharing of a tensor, IN PLACE (MIT 6.5940 lab 2), returning its codebook. | – |
+# | `deep_compression.update_codebook` | `update_codebook(fp32_tensor, codebook)`: Move every centroid to the mean of the weights assigned to it, IN PLACE (MIT 6.5940 lab 2). | – |
+# | `deep_compression.relative_index_encode` | `relative_index_encode(w, index_bits)`: Deep Compression's sparse storage: per row, the nonzeros with RELATIVE indices and filler zeros. | – |
+# | `deep_compression.huffman_code_lengths` | `huffman_code_lengths(frequencies)`: The Huffman code length of every symbol 0..n-1 (Deep Compression §4), 0 for symbols never used. | – |
+# | `deep_compression.compression_rate` | `compression_rate(n, k, b=32)`: Deep Compression's compression rate of weight sharing (§3): ``r = n b / (n log2(k) + k b)``. | – |
+#
+# ```bash
+# minicompress exercises --chapter deep_compression --out my_exercises   # one stub per task
+# minicompress check my_exercises/deep_compression.py --chapter deep_compression
+# python -m pytest -m deep_compression --candidate my_exercises/deep_compression.py
+# ```
+# <!-- exercises:end -->
+#
+# **A typical mistake**, and what the check prints. MIT's lab code moves each centroid to the
+# mean of its weights; a centroid that lost all its weights then becomes the mean of nothing:
+#
+# ```python
+# def update_codebook(fp32_tensor, codebook):
+#     flat = fp32_tensor.reshape(-1)
+#     for k in range(len(codebook.centroids)):
+#         codebook.centroids[k] = np.mean(flat[codebook.labels == k])
+# ```
+#
+# `minicompress check my_exercises/deep_compression.py --task deep_compression.update_codebook` prints (exit code 1):
+#
+# ```
+# deep_compression.update_codebook  fail  hand-worked example (centroid 0: (1 + 3 + 2) / 3 = 2; centroid 1: 10; centroid 2 (no weights): stays 5): after the call, 'codebook' (changed in place) is wrong: item 0: max abs diff 0.0, 1 of 3 differ; first at index (2,): expected 5.0, got nan; inputs: fp32_tensor=array([ 1.,  3., 10.,  2.]), codebook=(array([0., 0., 5.]), array([0, 0, 1, 0])); expected: (array([ 2., 10.,  5.]), array([0, 0, 1, 0])); got: (array([ 2., 10., nan]), array([0, 0, 1, 0]))
+#     diagnosis: your centroid with no weights became NaN (the mean of nothing, as MIT's lab code gives); this task keeps its previous value
+#
+# deep_compression:  1 fail
+# 0 of 1 tasks pass (1 implemented) in 0.0 s
+# ```
+#
+# ### Explore further
 #
 # 1. Run this chapter's tests: `pytest -m deep_compression`. Break the tie-breaking in
 #    `code_lengths` (`minicompress/compress/huffman.py`) by dropping the smallest-symbol key

@@ -1,9 +1,9 @@
 # %% [markdown]
 # # 09 · Kernels: an int8 GEMM that beats float BLAS, a sparse product, and im2col
 #
-# Read along with `001_3806f2383fce931b.txt` §2.2 (量化学习, "quantization learning"), which
-# says quantization turns float parameters into integers "to make the model smaller and
-# faster" (以实现模型的精简和加速), and `000_aa1905e934bb7dd4.txt` §4.1.2, whose code calls a
+# Read along with doc 001 §2.2 (量化学习, "quantization learning"), which says quantization
+# turns float parameters into integers to make the model smaller and faster, and doc 000
+# §4.1.2 ([docs/documents.md](../docs/documents.md#doc-000-4)), whose code calls a
 # `torch.nn.utils.quantize_weight` module that does not exist. Neither document ever runs
 # integer arithmetic, and that is where the "faster" has to come from: a model whose int8
 # weights are turned back into floats before every matmul is smaller on disk and exactly as
@@ -296,6 +296,48 @@ print(f"batch 1: qlinear chain {1e3 * best_ms(lambda: chain(xs)):.1f} us, one ca
 
 # %% [markdown]
 # ## Exercises
+#
+# ### Write it yourself, then check it
+#
+# <!-- exercises:start -->
+#
+# **kernels**: write these functions (6 tasks)
+#
+# | task | write | also accepted as |
+# |---|---|---|
+# | `kernels.gemm_s8s8s32` | `gemm_s8s8s32(a, b)`: int8 x int8 -> int32 matrix product: ``C = a @ b``, exact. | – |
+# | `kernels.gemm_u8s8s32` | `gemm_u8s8s32(a, b, a_zero_point, b_zero_point=0)`: Quantized GEMM with zero points: ``C = (a - a_zp) @ (b - b_zp)``, exact in int32. | – |
+# | `kernels.requantize` | `requantize(acc, scale, zero_point, out_dtype, bias=None, relu=False)`: Requantize an int32 accumulator to int8 / uint8: ``q = clip(rint((acc + bias) * scale) + zero_point)``. | – |
+# | `kernels.to_csr` | `to_csr(dense)`: Compressed sparse row (CSR) form of a 2-D array. | – |
+# | `kernels.csr_matmul` | `csr_matmul(indptr, indices, values, dense)`: ``A @ dense`` with A (M, K) given in CSR form (``indptr`` (M + 1,), ``indices``, ``values``). | – |
+# | `kernels.im2col` | `im2col(x, kernel_size, stride=1, padding=0, pad_value=0)`: Unfold NCHW patches into rows so that a convolution becomes one matrix product. | – |
+#
+# ```bash
+# minicompress exercises --chapter kernels --out my_exercises   # one stub per task
+# minicompress check my_exercises/kernels.py --chapter kernels
+# python -m pytest -m kernels --candidate my_exercises/kernels.py
+# ```
+# <!-- exercises:end -->
+#
+# **A typical mistake**, and what the check prints. Multiplying int8 arrays in int8 wraps
+# around (-128 · -128 = 16384 does not fit), and casting the result afterwards is too late:
+#
+# ```python
+# def gemm_s8s8s32(a, b):
+#     return (a @ b).astype(np.int32)
+# ```
+#
+# `minicompress check my_exercises/kernels.py --task kernels.gemm_s8s8s32` prints (exit code 1):
+#
+# ```
+# kernels.gemm_s8s8s32  fail  hand-worked example (16384 - 16256 = 128; -128 + 128 = 0): 1 of 2 differ; first at index (0, 0): expected 128, got -128; inputs: a=array([[-128,  127], [   1,   -1]], dtype=int8), b=array([[-128], [-128]], dtype=int8); expected: array([[128], [  0]], dtype=int32); got: array([[-128], [   0]], dtype=int32)
+#     diagnosis: you multiply and sum in int8, which wraps around; widen to int32 first (a.astype(np.int32))
+#
+# kernels:           1 fail
+# 0 of 1 tasks pass (1 implemented) in 0.0 s
+# ```
+#
+# ### Explore further
 #
 # 1. Run the kernel tests: `pytest -m kernels`. Then break the rounding: in
 #    `minicompress/kernels/gemm_tiles.py` replace the `MAGIC` trick in `_epilogue` by `np.floor(y + 0.5)`

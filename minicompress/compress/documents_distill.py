@@ -1,6 +1,6 @@
 """The documents' distillation examples, made to run.
 
-doc 002 (``002_bbe1d8196fd62395.txt`` §4): a 10-5-2 MLP teacher trained on 100 random
+doc 002 §4 (``docs/documents.md#doc-002-4``): a 10-5-2 MLP teacher trained on 100 random
 10-d points with labels in {0, 1} (SGD, lr 0.01, 100 full-batch steps), a student of the
 same shape trained to imitate it, then the teacher's parameters copied into the student.
 As printed the code cannot run; :func:`doc002_example` fixes exactly these bugs and
@@ -17,7 +17,7 @@ nothing else:
 * ``zip(model.parameters(), ...)`` copying silently skips or broadcasts mismatched
   tensors -> ``minicompress.equations.copy_parameters`` matches by name and refuses.
 
-doc 000 (``000_aa1905e934bb7dd4.txt`` §4.2): a CNN trained on CIFAR-10 (SGD, lr 0.01,
+doc 000 §4.2 (``docs/documents.md#doc-000-4``): a CNN trained on CIFAR-10 (SGD, lr 0.01,
 batch 64, flips, crops, normalisation) and a "student" distilled from it, whose loop
 feeds the teacher's log-probabilities to a hard-label cross-entropy and whose student is
 the teacher's exact architecture (nothing is compressed). :func:`doc000_distillation`

@@ -1,9 +1,9 @@
 """Distillation losses: Hinton's temperature loss, on the loss family of ``minicompress.nn.losses``.
 
 The documents' versions sit beside this in ``minicompress.equations``: E7
-(``distillation_bce_as_written``, doc ``000_aa1905e934bb7dd4.txt`` §3.3) is a binary
+(``distillation_bce_as_written``, doc 000 §3.3) is a binary
 cross-entropy on hard labels in which the teacher never appears, and E8
-(``soft_cross_entropy``, doc ``002_bbe1d8196fd62395.txt`` §3) is the cross-entropy
+(``soft_cross_entropy``, doc 002 §3; both in ``docs/documents.md``) is the cross-entropy
 between two softmax outputs at temperature 1. What practice uses is Hinton, Vinyals
 & Dean 2015, "Distilling the knowledge in a neural network":
 

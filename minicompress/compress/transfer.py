@@ -1,8 +1,8 @@
 """Transfer learning (E9): pretrain on a source task, fine-tune on a target task.
 
-doc ``000_aa1905e934bb7dd4.txt`` §2.3 describes it in words only: "first train the
-pretrained model on the source task; then, according to the similarity between the
-source and the target task, fine-tune it". This module is that procedure, concretely:
+doc 000 §2.3 describes it in words only (``docs/documents.md#e9-transfer-learning``):
+train on a source task, then fine-tune on a target task as far as the two are alike.
+This module is that procedure, concretely:
 
 1. **pretrain** a model on the source task (``minicompress.training.fit``);
 2. **replace the head**: the last ``Linear`` becomes a fresh one with as many outputs as

@@ -1,8 +1,8 @@
 """The documents' equations E1-E8, exactly as written, and the learners' checker.
 
 One function per equation, named for what it does, each docstring quoting the
-equation and naming the document file and section (the documents are in
-``../shared/seeds/``; ``FORMULAS.md`` lists them). ``EQUATIONS`` maps each E-id to
+equation and naming the document and section (``docs/documents.md`` describes the
+documents and every equation). ``EQUATIONS`` maps each E-id to
 its function; E6 and E8 have several named steps (``"E6.inverse"``, ``"E8.copy"``)::
 
     E-id                    function                              document, section
@@ -23,8 +23,8 @@ its function; E6 and E8 have several named steps (``"E6.inverse"``, ``"E8.copy"`
 Not in ``EQUATIONS`` (not the documents' equations): :func:`quantize_fixed_point_reading`
 (E2 with the exponent's sign flipped) and :func:`with_activation_quant`.
 
-(doc 000 = ``000_aa1905e934bb7dd4.txt``, doc 001 = ``001_3806f2383fce931b.txt``,
-doc 002 = ``002_bbe1d8196fd62395.txt``.) round(·) is 四舍五入, half away from zero:
+(doc 000, doc 001, doc 002: ``docs/documents.md#the-three-documents``.) round(·) is
+四舍五入, half away from zero:
 :func:`round_half_away`. E9, transfer learning (doc 000 §2.3), is a procedure, not an
 equation: it is the transfer-learning chapter (``minicompress.compress.transfer``).
 

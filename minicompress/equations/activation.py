@@ -1,7 +1,7 @@
 """E4 at inference: a layer that quantizes its input with the document's formula.
 
 Insert :class:`ActivationQuantE4` after a layer to quantize that layer's output,
-ã = round(a / 2^(b−1)) × 2^(b−1) (doc ``001_3806f2383fce931b.txt`` §3.4.3).
+ã = round(a / 2^(b−1)) × 2^(b−1) (doc 001 §3.4.3, ``docs/documents.md#e4-activation-quantization``).
 """
 
 from __future__ import annotations

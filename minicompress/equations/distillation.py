@@ -1,12 +1,12 @@
 """E7 and E8: the documents' distillation losses and parameter transfer, as written.
 
-* E7, ``000_aa1905e934bb7dd4.txt`` §3.3, the "distillation" loss
+* E7, doc 000 §3.3 (``docs/documents.md#e7-the-distillation-loss``), the "distillation" loss
   L = −(1/N) Σᵢ [yᵢ log ŷᵢ + (1 − yᵢ) log(1 − ŷᵢ)]: binary cross-entropy of the
   small model's prediction ŷ against the true label y. The teacher appears nowhere.
-* E8, ``002_bbe1d8196fd62395.txt`` §3: a teacher trained on the task, a student
-  trained to imitate the teacher's outputs (its code uses a cross-entropy between the
-  two output distributions), then "the large model's parameters are migrated into the
-  distillation model" by minimizing the distance between them, which its code does by
+* E8, doc 002 §3 (``docs/documents.md#e8-imitation-and-parameter-transfer``): a teacher
+  trained on the task, a student trained to imitate the teacher's outputs (its code uses a
+  cross-entropy between the two output distributions), then the large model's parameters
+  moved into the student by minimizing the distance between them, which its code does by
   copying θ_T into θ_S. The equation images were lost from the text, so E8 is the four
   steps the text and code describe: :func:`soft_cross_entropy`, :func:`output_distance`,
   :func:`parameter_distance` and :func:`copy_parameters`.
@@ -62,7 +62,7 @@ def distillation_bce_as_written(y_hat, y, eps=LOG_EPS):
     .. math:: L = -\\frac{1}{N}\\sum_{i=1}^{N}\\left[y_i\\log\\hat y_i
               + (1-y_i)\\log(1-\\hat y_i)\\right]
 
-    (doc ``000_aa1905e934bb7dd4.txt`` §3.3, y the true label, ŷ the small model's
+    (doc 000 §3.3, y the true label, ŷ the small model's
     prediction). As written the teacher is absent: this trains the student on the
     labels alone.
 
@@ -119,8 +119,8 @@ def soft_cross_entropy(p_teacher, p_student, eps=LOG_EPS):
 
     .. math:: H(p_T, p_S) = -\\frac{1}{N}\\sum_{i=1}^{N}\\sum_{k} p_{T,ik}\\log p_{S,ik}
 
-    (doc ``002_bbe1d8196fd62395.txt`` §3: the student "learns the large model's
-    knowledge" from its outputs; the equation image is lost, its code uses a
+    (doc 002 §3: the student learns from the large model's outputs; the equation
+    image is lost, its code uses a
     cross-entropy between the two softmax outputs). By Gibbs' inequality
     H(p_T, p_S) ≥ H(p_T, p_T), the teacher's entropy, with equality only when p_S = p_T.
 
@@ -168,8 +168,8 @@ def output_distance(out_a, out_b):
 
     .. math:: d(f, g) = \\frac{1}{N}\\sum_{i=1}^{N}\\lVert f(x_i;\\theta_T) - g(x_i;\\theta_S)\\rVert^2
 
-    (doc ``002_bbe1d8196fd62395.txt`` §3, "minimizing the distance between the
-    distillation model and the large model"; the document does not say which distance:
+    (doc 002 §3, which minimizes a distance between the student and the large model
+    but does not say which distance:
     squared Euclidean per sample, averaged over the first axis, is the choice here).
 
     Parameters
@@ -231,8 +231,8 @@ def parameter_distance(params_a, params_b):
 
     .. math:: d(\\theta_T, \\theta_S) = \\sum_{n}\\lVert\\theta_{T,n} - \\theta_{S,n}\\rVert^2
 
-    (doc ``002_bbe1d8196fd62395.txt`` §3, "migrate the large model's parameters by
-    minimizing the distance between them"). Zero exactly when every parameter matches;
+    (doc 002 §3: the large model's parameters are moved into the student by minimizing
+    the distance between them). Zero exactly when every parameter matches;
     :func:`copy_parameters` reaches that minimum in one step.
 
     Parameters
@@ -267,9 +267,9 @@ def parameter_distance(params_a, params_b):
 def copy_parameters(teacher, student):
     """E8, parameter transfer: θ_S ← θ_T, refusing any name or shape mismatch.
 
-    (doc ``002_bbe1d8196fd62395.txt`` §3 and its code, which zips the two
+    (doc 002 §3 and its code, which zips the two
     ``parameters()`` lists and copies each; ``zip`` silently truncates and
-    ``copy_`` broadcasts, so a mismatched student is half-copied without a word.
+    ``copy_`` broadcasts, so some mismatched students are copied in part without a word.
     Here names are matched, not positions, and every mismatch is an error.)
 
     Parameters

@@ -1,6 +1,6 @@
 """E5, weight pruning in four steps, as doc 000 describes it.
 
-Source: ``000_aa1905e934bb7dd4.txt`` §3.1 (called 权重裁剪): (1) pick a proportion p
+Source: doc 000 §3.1 (called 权重裁剪; ``docs/documents.md#e5-random-candidate-pruning``): (1) pick a proportion p
 of the weights at random as candidates; (2) compute the candidates' mean μ and
 variance σ²; (3) from μ and σ² decide which candidates are kept; (4) put the kept
 weights in the new model; then W_pruned = W_original − W_removed.
@@ -43,7 +43,7 @@ def random_candidate_pruning(w, p, seed, *, k=1.0):
 
     .. math:: W_{pruned} = W_{original} - W_{removed}
 
-    (doc ``000_aa1905e934bb7dd4.txt`` §3.1). Whatever the rule, W_pruned + W_removed =
+    (doc 000 §3.1). Whatever the rule, W_pruned + W_removed =
     W_original exactly, the two have disjoint supports, and only candidates are removed.
     With σ = 0 (one candidate, or all equal) every candidate is removed.
 

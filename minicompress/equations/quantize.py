@@ -1,10 +1,10 @@
 """E2, E4 and E6: the documents' quantization formulas, exactly as written.
 
-* E2, weight quantization, ``001_3806f2383fce931b.txt`` §3.2.3:
+* E2, weight quantization, doc 001 §3.2.3 (``docs/documents.md#e2-weight-quantization``):
   w̃ = round(w / 2^(b−1)) × 2^(b−1).
-* E4, activation quantization, ``001_3806f2383fce931b.txt`` §3.4.3: the same formula
+* E4, activation quantization, doc 001 §3.4.3 (``docs/documents.md#e4-activation-quantization``): the same formula
   on activations, ã = round(a / 2^(b−1)) × 2^(b−1).
-* E6, quantization by ratio, ``000_aa1905e934bb7dd4.txt`` §3.2:
+* E6, quantization by ratio, doc 000 §3.2 (``docs/documents.md#e6-quantization-by-ratio``):
   W_quantized = round(W_original × Q), mapped back by W_quantized / Q.
 
 round(·) is 四舍五入, half away from zero (:func:`round_half_away`).
@@ -39,7 +39,7 @@ def quantize_pow2_step(w, bits):
     .. math:: \\tilde w_{ij} = \\operatorname{round}\\!\\left(\\frac{w_{ij}}{2^{b-1}}\\right)
               \\times 2^{b-1}
 
-    (doc ``001_3806f2383fce931b.txt`` §3.2.3, round = 四舍五入, half away from zero).
+    (doc 001 §3.2.3, round = 四舍五入, half away from zero).
     Every result is a multiple of 2^(b−1) within 2^(b−2) of the input; with b = 8,
     every |w| < 64 becomes 0, so a trained network's weights are wiped out.
 
@@ -68,7 +68,7 @@ def quantize_activations_pow2_step(a, bits):
     .. math:: \\tilde a_{ij} = \\operatorname{round}\\!\\left(\\frac{a_{ij}}{2^{b-1}}\\right)
               \\times 2^{b-1}
 
-    (doc ``001_3806f2383fce931b.txt`` §3.4.3). The same formula as E2, applied to a
+    (doc 001 §3.4.3). The same formula as E2, applied to a
     layer's outputs A (any shape) instead of its weights; the same choices apply
     (b an integer in [1, 64], exact in the input's dtype). To apply it to a layer's
     output at inference, put :class:`ActivationQuantE4` after that layer.
@@ -129,8 +129,8 @@ def quantize_by_ratio(w, Q):
 
     .. math:: W_{quantized} = \\operatorname{round}(W_{original} \\times Q)
 
-    (doc ``000_aa1905e934bb7dd4.txt`` §3.2; the document suggests Q = 2, 4, 8, ...
-    "according to the weights' distribution" after taking their min and max, but the
+    (doc 000 §3.2; the document suggests Q = 2, 4, 8, ... chosen from the weights'
+    distribution after taking their min and max, but the
     formula uses neither, so neither is used here).
 
     Choices the document leaves open: Q is any finite real > 0; the product is formed
@@ -162,7 +162,7 @@ def quantize_by_ratio(w, Q):
 
 
 def dequantize_by_ratio(w_quantized, Q):
-    """E6, inverse: ``W_quantized / Q`` (doc ``000_aa1905e934bb7dd4.txt`` §3.2).
+    """E6, inverse: ``W_quantized / Q`` (ours: doc 000 §3.2 gives no inverse).
 
     Parameters
     ----------

@@ -1,7 +1,8 @@
 """E3, "pruning" by retention ratio, exactly as doc 001 writes it.
 
-Source: ``001_3806f2383fce931b.txt`` §3.3.3. The text around the equation says "keep
-a fraction r of the neurons and weights, delete the rest" (magnitude pruning with
+Source: doc 001 §3.3.3 (``docs/documents.md#e3-pruning-by-retention-ratio``). The text
+around the equation asks to keep a fraction r of the neurons and weights and delete the
+rest (magnitude pruning with
 keep-ratio r), but the equation multiplies every parameter by (1 − r): it removes
 nothing, and r = 1 ("keep everything") zeroes the whole model.
 """
@@ -31,7 +32,7 @@ def scale_by_retention(params, r):
 
     .. math:: \\tilde\\Theta = \\{(1-r)W^1, (1-r)b^1, \\dots, (1-r)W^l, (1-r)b^l\\}
 
-    (doc ``001_3806f2383fce931b.txt`` §3.3.3, r the retention ratio).
+    (doc 001 §3.3.3, r the retention ratio).
 
     Choices the document leaves open, made here: r must be a real number in [0, 1];
     each tensor keeps its dtype ((1 − r)·w is formed in float64 and rounded once);

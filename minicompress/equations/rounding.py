@@ -1,6 +1,6 @@
 """round(·) as the documents define it: 四舍五入, round half away from zero.
 
-doc ``001_3806f2383fce931b.txt`` §3.2.3 writes round(·) and calls it 四舍五入
+doc 001 §3.2.3 (``docs/documents.md#rounding-half-away-from-zero``) writes round(·) and calls it 四舍五入
 ("four down, five up"): round(0.5) = 1, round(2.5) = 3, round(-2.5) = -3.
 NumPy's ``np.round`` rounds half to *even* (``np.round(0.5) == 0``,
 ``np.round(2.5) == 2``), so every as-written equation uses :func:`round_half_away`.

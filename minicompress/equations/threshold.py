@@ -1,6 +1,6 @@
 """E1, threshold clipping, exactly as doc 001 writes it.
 
-Source: ``001_3806f2383fce931b.txt`` §3.1.3 (the document calls it 权重裁剪,
+Source: doc 001 §3.1.3 (``docs/documents.md#e1-threshold-clipping``; the document calls it 权重裁剪,
 "weight clipping"). Every weight whose magnitude exceeds the threshold becomes one
 "specific value" t, whatever its sign; the practice (``np.clip`` to ±T, or magnitude
 thresholding to zero) is shown next to it in ``tutorials/03_threshold_clipping.py``.
@@ -20,7 +20,7 @@ def threshold_clip(w, T, t):
     .. math:: \\tilde w_{ij} = \\begin{cases} t & |w_{ij}| > T \\\\
               w_{ij} & \\text{otherwise} \\end{cases}
 
-    (doc ``001_3806f2383fce931b.txt`` §3.1.3). Note what "as written" means: a weight
+    (doc 001 §3.1.3). Note what "as written" means: a weight
     of +3 and one of -3 both become ``t``; the sign is lost.
 
     Choices the document leaves open, made here:

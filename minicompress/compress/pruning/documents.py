@@ -3,13 +3,13 @@
 The equations themselves live in :mod:`minicompress.equations` (exactly as written, with
 their property tests); this file only walks a model's parameters and calls them.
 
-* **E3** (doc ``001_3806f2383fce931b.txt`` §3.3.3), retention ratio r:
+* **E3** (doc 001 §3.3.3, ``docs/documents.md#e3-pruning-by-retention-ratio``), retention ratio r:
   ``Θ̃ = (1 − r)·Θ`` for every weight *and bias*. As written it scales; it removes nothing.
   :func:`e3_scale_by_retention` applies it as written. The prose around it ("keep a fraction
   r of the weights, delete the rest") is magnitude pruning with keep-ratio r:
   :func:`e3_keep_ratio` does that (per layer, or globally), through the same mask interface
   as every other pruning function.
-* **E5** (doc ``000_aa1905e934bb7dd4.txt`` §3.1): choose a proportion p of the weights at
+* **E5** (doc 000 §3.1, ``docs/documents.md#e5-random-candidate-pruning``): choose a proportion p of the weights at
   random as candidates, remove the candidates within ``k·σ`` of the candidates' mean μ,
   ``W_pruned = W_original − W_removed``. :func:`e5_random_candidate_report` turns each layer's
   ``W_removed`` into a mask.

@@ -18,7 +18,7 @@ method           what it does to the model                                  sour
 ``static-ptq``   weights and activations, calibrated on a few batches       practice
 ===============  =========================================================  ======================
 
-(doc 000 = ``000_aa1905e934bb7dd4.txt``, doc 001 = ``001_3806f2383fce931b.txt``.)
+(doc 000 and doc 001: see ``docs/documents.md``.)
 E2 as written has step 2^(b−1): at b = 8 every |w| < 64 becomes 0, and a trained
 network's weights are all far below 64, so the model keeps only its biases.
 """

@@ -6,7 +6,7 @@ A real value x is stored as an integer q and a pair (scale s, zero point z):
           \\qquad \\hat x = (q - z)\\, s
 
 * **symmetric**: z = 0, signed q in [−2^(b−1), 2^(b−1)−1], s = max|x| / (2^(b−1)−1)
-  (FORMULAS.md, the note under E2); needs b >= 2.
+  (``docs/documents.md#e2-weight-quantization``, the practice beside E2); needs b >= 2.
 * **affine**: unsigned q in [0, 2^b−1], s = (max − min) / (2^b−1), z = rint(−min / s),
   with the range first widened to contain 0 so that 0.0 is exactly representable
   (zero padding and ReLU outputs stay exact).
