@@ -34,7 +34,7 @@ if __name__ == "__main__":  # one thread each: the machine is shared, oversubscr
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import machine, parser, table, write_json  # noqa: E402
+from _common import blas_line, machine, parser, table, write_json  # noqa: E402
 
 from minicompress.compress.deep_compression import deep_compress  # noqa: E402
 from minicompress.compress.packing import pack, unpack  # noqa: E402
@@ -107,7 +107,8 @@ def main(argv=None) -> int:
     p.add_argument("--sparsity", type=float, default=0.92, help="fraction of weights pruned (default 0.92)")
     p.add_argument("--bits", type=int, default=5, help="k-means index bits per layer (default 5)")
     args = p.parse_args(argv)
-    res = run(args.quick, args.sparsity, args.bits)
+    print(blas_line())
+    res = run(args.quick, args.sparsity, args.bits, seed=args.seed)
     print(f"LeNet-300-100, {res['sparsity_target']:.0%} pruned, {res['index_bits']}-bit k-means, Huffman\n")
     table(res["stages"], ["stage", "bytes", "ratio", "accuracy"])
     print("\nlayer sparsity: " + ", ".join(f"{k}: {v:.1%}" for k, v in res["layer_sparsity"].items()))

@@ -29,7 +29,7 @@ import sys
 import time
 
 import numpy as np
-from _common import write_json  # noqa: E402
+from _common import blas_line, write_json  # noqa: E402
 
 import minicompress.engine.functional as F
 from minicompress.compress.distill import distill, e7_one_vs_rest, soft_targets
@@ -110,11 +110,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a 2-epoch teacher and fewer student epochs (a smoke run)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seed", type=int, help="run seeds SEED, SEED+1, SEED+2 (instead of --seeds)")
     p.add_argument("-T", "--temperature", dest="T", type=float, default=4.0)
     p.add_argument("--alpha", type=float, default=0.9)
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     args = p.parse_args(argv)
-    r = run(args.seeds, args.quick, args.T, args.alpha)
+    seeds = args.seeds if args.seed is None else [args.seed + i for i in range(3)]
+    print(blas_line())
+    r = run(seeds, args.quick, args.T, args.alpha)
     print_table(r)
     write_json(args.json, r)
     return 0

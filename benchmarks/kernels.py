@@ -17,23 +17,30 @@ For each (M, K, N) it times, best of N after a warm-up call (so Numba compilatio
 GOP/s counts 2*M*K*N operations; ``ratio_to_sgemm = t_sgemm / t_kernel`` (> 1: faster than
 BLAS), ``ratio_to_fbgemm = t_fbgemm / t_kernel`` (null without PyTorch).
 
-``forward``: LeNet-300-100 (784-300-100-10) at batch 256 with seeded random weights, float32
-NumPy against the integer path built only from minicompress.kernels (quantize the input,
-three fused qlinear layers, the last one dequantizing to float32 logits).
+``forward``: LeNet-300-100 (784-300-100-10, ``models.build(seed=--seed)``, statically
+quantized with ``static_ptq`` on 256 mnist10k training images) at batch 1 and 256: the float32
+model as plain NumPy (``x @ W.T + b``, ReLU) against the library's integer model
+(``to_integer(...).forward_int``: ``kernels.quantize`` and the whole network in one Numba call,
+``kernels.integer_network_forward``). ``speedup`` = t_float32 / t_int8.
 
-Environment: numpy's BLAS reads OPENBLAS_CORETYPE at start-up; this script reports the value it
-ran under and the BLAS library (threadpoolctl, if installed) so the reference is honest.
+``conv``: the engine's two back ends on LeNet-5's shapes at batch 64 (``minicompress.engine.backend``):
+NumPy im2col / col2im / max pool against the Numba kernels, ``speedup`` = t_numpy / t_numba.
+
+The summary table at the end lists issue 13's targets with the measured value and a status.
+
+Environment: ``_common`` removes OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE for this process (they
+pin NumPy's OpenBLAS to older kernels) and the first line printed names the BLAS library,
+version, threads and kernel that ran (threadpoolctl), so the float32 reference is honest.
 """
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
+from _common import add_seed, blas_line, machine, table, write_json  # re-executes without BLAS overrides
 
 from minicompress.kernels import (
     csr_linear,
@@ -41,7 +48,6 @@ from minicompress.kernels import (
     im2col,
     pack_weights,
     qlinear,
-    quantize,
     to_csr,
 )
 
@@ -79,7 +85,7 @@ def best_times(fns, repeats, min_time=0.05, rounds=3):
     return best
 
 
-def fbgemm_times(shapes, repeats):
+def fbgemm_times(shapes, repeats, seed=0):
     """{(m, k, n): seconds} for torch's dynamic int8 Linear, measured in a child process.
 
     PyTorch's OpenMP threads busy-wait after each call and would steal the two cores from the
@@ -98,7 +104,7 @@ except ImportError:
     print("null"); sys.exit(0)
 torch.backends.quantized.engine = "fbgemm"
 out = {{}}
-rng = np.random.default_rng(0)
+rng = np.random.default_rng({seed})
 for threads in sorted({{1, torch.get_num_threads()}}):
     torch.set_num_threads(threads)
     for m, k, n in {[tuple(s) for s in shapes]!r}:
@@ -247,61 +253,83 @@ def asm_report():
               + f"{len(re.findall('zmm', asm)):>7}{len(re.findall('ymm', asm)):>7}")
 
 
-def lenet_forward(repeats, rng, batch=256):
-    """(int8_ms, float32_ms, argmax agreement) for LeNet-300-100 with seeded random weights."""
-    sizes = [784, 300, 100, 10]
-    ws = [(rng.standard_normal((o, i)) * np.sqrt(2.0 / i)).astype(np.float32)
-          for i, o in zip(sizes[:-1], sizes[1:])]
-    bs = [(rng.standard_normal(o) * 0.1).astype(np.float32) for o in sizes[1:]]
-    x = rng.random((batch, 784), dtype=np.float32)  # MNIST-like pixels in [0, 1)
+def lenet_forward(repeats, seed):
+    """{batch: (int8_ms, float32_ms, argmax agreement)}: the library's integer LeNet-300-100
+    against the same float model in NumPy, at batch 1 and 256."""
+    from minicompress.compress.quantization import static_ptq, to_integer
+    from minicompress.data import load_mnist10k
+    from minicompress.models import build
+    from minicompress.nn import Linear
+
+    x_train, _, x_test, _ = load_mnist10k()
+    model = build("lenet-300-100", seed=seed)
+    integer = to_integer(static_ptq(model, [x_train[:256]], 8))
+    layers = [(m.weight.data.T.copy(), m.bias.data.copy()) for m in model if isinstance(m, Linear)]
 
     def float_forward(x):
         h = x
-        for i, (w, b) in enumerate(zip(ws, bs)):
-            h = h @ w.T + b
-            if i < 2:
+        for i, (wt, b) in enumerate(layers):
+            h = h @ wt + b
+            if i < len(layers) - 1:
                 h = np.maximum(h, 0, out=h)
         return h
 
-    # calibrate activation ranges on the same batch (post-ReLU activations are >= 0: zp = 0)
-    acts = [x]
-    for i, (w, b) in enumerate(zip(ws, bs)):
-        h = acts[-1] @ w.T + b
-        acts.append(np.maximum(h, 0) if i < 2 else h)
-    s_act = [float(a.max()) / 255 for a in acts[:3]]
-    layers = []
-    for i, (w, b) in enumerate(zip(ws, bs)):
-        s_w = np.abs(w).max(axis=1) / 127  # per output channel
-        w_q = np.clip(np.rint(w / s_w[:, None]), -127, 127).astype(np.int8)
-        acc_scale = s_act[i] * s_w
-        bias_q = np.rint(b / acc_scale).astype(np.int32)
-        last = i == 2
-        scale = acc_scale if last else acc_scale / s_act[i + 1]
-        layers.append((pack_weights(w_q.T), bias_q, scale, last))
-
-    def int8_forward(x):
-        h = quantize(x, s_act[0], 0, np.uint8)
-        for pw, bias_q, scale, last in layers:
-            if last:
-                h = qlinear(h, pw, bias_q, 0, scale, 0, np.float32)
-            else:
-                h = qlinear(h, pw, bias_q, 0, scale, 0, np.uint8, relu=True)
-        return h
-
-    agree = float(np.mean(int8_forward(x).argmax(1) == float_forward(x).argmax(1)))
-    t = best_times({"int8": lambda: int8_forward(x), "float32": lambda: float_forward(x)},
-                   repeats * 3, min_time=0.5)
-    return t["int8"] * 1e3, t["float32"] * 1e3, agree
+    rng = np.random.default_rng(seed)
+    out = {}
+    for batch in (1, 256):
+        x = np.ascontiguousarray(x_test[rng.choice(len(x_test), batch, replace=False)].reshape(batch, -1),
+                                 dtype=np.float32)
+        agree = float(np.mean(integer.forward_int(x).argmax(1) == float_forward(x).argmax(1)))
+        t = best_times({"int8": lambda x=x: integer.forward_int(x), "float32": lambda x=x: float_forward(x)},
+                       repeats * 3, min_time=0.5)
+        out[batch] = (t["int8"] * 1e3, t["float32"] * 1e3, agree)
+    return out
 
 
-def blas_info():
-    try:
-        from threadpoolctl import threadpool_info
-        info = [f"{d.get('internal_api')} {d.get('version')} {d.get('architecture')} "
-                f"threads={d.get('num_threads')}" for d in threadpool_info()]
-        return "; ".join(info)
-    except ImportError:
-        return "threadpoolctl not installed"
+def conv_backends(repeats, seed):
+    """{op: (numpy_ms, numba_ms)} on LeNet-5's shapes at batch 64, the two engine back ends."""
+    from minicompress.engine import Context, backend
+    from minicompress.engine import conv as np_conv
+    from minicompress.kernels import fold, max_pool2d_backward, max_pool2d_forward, unfold
+
+    rng = np.random.default_rng(seed)
+    x1 = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
+    x2 = rng.standard_normal((64, 6, 14, 14)).astype(np.float32)
+    c2 = rng.standard_normal((64, 150, 100)).astype(np.float32)
+    p1 = rng.standard_normal((64, 6, 28, 28)).astype(np.float32)
+    g1 = rng.standard_normal((64, 6, 14, 14)).astype(np.float32)
+    _, arg = max_pool2d_forward(p1, 2, 2)
+
+    def np_pool_backward():
+        ctx = Context()
+        ctx.saved_tensors, ctx.meta, ctx.fast = (arg,), (p1.shape, p1.dtype, 2, 2), False
+        return np_conv.MaxPool2d.backward(ctx, g1)
+
+    def np_pool_forward():
+        with backend.using("numpy"):
+            return np_conv.MaxPool2d.forward(Context(), p1, 2, 2)
+
+    pairs = {
+        "im2col conv1 (64,1,28,28) k5 p2": (lambda: np_conv.im2col(x1, 5, 5, 1, 2), lambda: unfold(x1, 5, 1, 2)),
+        "im2col conv2 (64,6,14,14) k5": (lambda: np_conv.im2col(x2, 5, 5, 1, 0), lambda: unfold(x2, 5, 1, 0)),
+        "col2im conv2 (64,150,100)": (lambda: np_conv.col2im(c2, x2.shape, 5, 5, 1, 0, (10, 10)),
+                                      lambda: fold(c2, (14, 14), 5, 1, 0)),
+        "max_pool fwd (64,6,28,28) k2": (np_pool_forward, lambda: max_pool2d_forward(p1, 2, 2)),
+        "max_pool bwd (64,6,28,28) k2": (np_pool_backward, lambda: max_pool2d_backward(g1, arg, p1.shape, 2, 2)),
+    }
+    fns = {}
+    for name, (a, b) in pairs.items():
+        fns[name + "|numpy"], fns[name + "|numba"] = a, b
+    t = best_times(fns, repeats)
+    return {name: (t[name + "|numpy"] * 1e3, t[name + "|numba"] * 1e3) for name in pairs}
+
+
+TARGETS = [  # (what, measured key, bound): issue 13
+    ("int8 LeNet-300-100 forward, batch 1, speedup over float32 NumPy", "forward_b1", 2.0),
+    ("int8 LeNet-300-100 forward, batch 256, speedup over float32 NumPy", "forward_b256", 2.0),
+    ("gemm_s8s8s32 256x784x300, speed relative to fbgemm", "gemm_256", 1.0),
+    ("gemm_s8s8s32 1024x1024x1024, speed relative to fbgemm", "gemm_1024", 1.0),
+]
 
 
 def main(argv=None):
@@ -311,15 +339,16 @@ def main(argv=None):
     parser.add_argument("--no-torch", action="store_true", help="do not time PyTorch's fbgemm")
     parser.add_argument("--asm", action="store_true",
                         help="only count SIMD instructions in the generated assembly of each variant")
+    add_seed(parser)
     args = parser.parse_args(argv)
     if args.asm:
         asm_report()
         return 0
     repeats = 5 if args.quick else 30
-    rng = np.random.default_rng(0)
-    print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')!r}  BLAS: {blas_info()}")
+    rng = np.random.default_rng(args.seed)
+    print(blas_line())
     shapes = [s for s in SHAPES if not (args.quick and s[0] * s[1] * s[2] > 10**8)]
-    fb = None if args.no_torch else fbgemm_times(shapes, repeats)
+    fb = None if args.no_torch else fbgemm_times(shapes, repeats, args.seed)
     results = []
     print(f"{'kernel':<15}{'M x K x N':>18}{'GOP/s':>10}{'x sgemm':>10}{'x fbgemm':>10}")
     for m, k, n in shapes:
@@ -338,16 +367,31 @@ def main(argv=None):
     xi = rng.integers(0, 256, (64, 16, 14, 14), dtype=np.uint8)
     t_im = best_time(lambda: im2col(xi, 3, 1, 1, pad_value=128), repeats)
     print(f"im2col uint8 (64,16,14,14) k3 p1: {t_im * 1e3:.3f} ms "
-          f"({xi.size * 9 / t_im / 1e9:.2f} G elements/s written)")
-    int8_ms, float_ms, agree = lenet_forward(repeats, rng)
-    forward = {"int8_ms": int8_ms, "float32_ms": float_ms, "ratio": float_ms / int8_ms}
-    print(f"LeNet-300-100 forward, batch 256: int8 {int8_ms:.3f} ms, float32 {float_ms:.3f} ms, "
-          f"int8 is {forward['ratio']:.2f}x as fast; argmax agreement {agree:.3f}")
-    if args.json:
-        d = os.path.dirname(os.path.abspath(args.json))
-        with tempfile.NamedTemporaryFile("w", dir=d, delete=False, suffix=".tmp") as f:
-            json.dump({"results": results, "forward": forward}, f, indent=1)
-        os.replace(f.name, args.json)
+          f"({xi.size * 9 / t_im / 1e9:.2f} G elements/s written)\n")
+    conv = conv_backends(repeats, args.seed)
+    table([{"op (engine backend)": name, "numpy_ms": a, "numba_ms": b, "speedup": a / b}
+           for name, (a, b) in conv.items()], ["op (engine backend)", "numpy_ms", "numba_ms", "speedup"])
+    print()
+    fwd = lenet_forward(repeats, args.seed)
+    forward = {f"batch_{b}": {"int8_ms": i, "float32_ms": f, "speedup": f / i, "argmax_agreement": a}
+               for b, (i, f, a) in fwd.items()}
+    for b, r in forward.items():
+        print(f"LeNet-300-100 forward, {b.replace('_', ' ')}: int8 {r['int8_ms']:.4f} ms, float32 "
+              f"{r['float32_ms']:.4f} ms, int8 is {r['speedup']:.2f}x as fast; argmax agreement "
+              f"{r['argmax_agreement']:.3f}")
+    measured = {"forward_b1": forward["batch_1"]["speedup"], "forward_b256": forward["batch_256"]["speedup"]}
+    for key, shape in (("gemm_256", [256, 784, 300]), ("gemm_1024", [1024, 1024, 1024])):
+        row = next((r for r in results if r["kernel"] == "gemm_s8s8s32" and r["shape"] == shape), None)
+        measured[key] = None if row is None else row["ratio_to_fbgemm"]
+    summary = [{"target": what, "measured": measured[key], "bound": f">= {bound}",
+                "status": "-" if measured[key] is None else ("met" if measured[key] >= bound else "MISSED")}
+               for what, key, bound in TARGETS]
+    print()
+    table(summary, ["target", "measured", "bound", "status"])
+    print("(90%-sparse LeNet-300-100 at batch 1 against dense: python benchmarks/sparse.py)")
+    write_json(args.json, {"results": results, "forward": forward, "conv_backends": {
+        k: {"numpy_ms": a, "numba_ms": b} for k, (a, b) in conv.items()}, "summary": summary,
+        "machine": machine(), "seed": args.seed})
     return 0
 
 

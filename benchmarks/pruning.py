@@ -39,7 +39,7 @@ if __name__ == "__main__":
     for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_var, "1")
 
-from _common import write_json  # noqa: E402
+from _common import blas_line, write_json  # noqa: E402
 
 import minicompress.compress.pruning as P
 from minicompress.data import load_mnist10k
@@ -83,6 +83,7 @@ def main(argv=None) -> int:
                              "(default 0.93 0.90 0.70: 7.42%% of the weights kept)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    print(blas_line())
     if len(args.sparsity) not in (1, 3) or not all(0.0 <= v < 1.0 for v in args.sparsity):
         parser.error(f"--sparsity takes 1 or 3 values in [0, 1), got {args.sparsity}")
     targets = args.sparsity * 3 if len(args.sparsity) == 1 else args.sparsity

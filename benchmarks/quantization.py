@@ -32,7 +32,7 @@ if __name__ == "__main__":  # one thread each: the machine is shared, oversubscr
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import machine, parser, table, write_json  # noqa: E402
+from _common import blas_line, machine, parser, table, write_json  # noqa: E402
 
 from minicompress.compress.quantization import (  # noqa: E402
     prepare_qat,
@@ -120,7 +120,8 @@ def run(quick: bool = False, seed: int = 0) -> dict:
 
 def main(argv=None) -> int:
     args = parser(__doc__.splitlines()[0]).parse_args(argv)
-    res = run(args.quick)
+    print(blas_line())
+    res = run(args.quick, seed=args.seed)
     table(res["rows"], ["model", "method", "bits", "accuracy"])
     print("\nweight-only symmetric per-tensor PTQ of LeNet-300-100, accuracy by bits: "
           + ", ".join(f"{b}: {a:.4f}" for b, a in res["ptq_bits_sweep"].items()))

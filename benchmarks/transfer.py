@@ -23,7 +23,7 @@ import sys
 import time
 
 import numpy as np
-from _common import write_json  # noqa: E402
+from _common import blas_line, write_json  # noqa: E402
 
 from minicompress.compress.transfer import transfer_experiment
 
@@ -66,9 +66,12 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="2 source and 10 target epochs (a smoke run)")
     p.add_argument("--arch", choices=("lenet5", "mlp"), default="lenet5")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seed", type=int, help="run seeds SEED, SEED+1, SEED+2 (instead of --seeds)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     args = p.parse_args(argv)
-    r = run(args.seeds, args.quick, args.arch)
+    seeds = args.seeds if args.seed is None else [args.seed + i for i in range(3)]
+    print(blas_line())
+    r = run(seeds, args.quick, args.arch)
     print_table(r)
     write_json(args.json, r)
     return 0

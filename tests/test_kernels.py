@@ -343,3 +343,284 @@ def test_im2col_rejects_bad_input():
         im2col(x, 2.5)
     with pytest.raises(ValueError, match="pad_value"):
         im2col(x.astype(np.uint8), 3, padding=1, pad_value=300)
+
+
+# --- float convolution and pooling: the engine's fast back end ----------------------------------
+# Oracles: the engine's readable NumPy im2col / col2im / MaxPool2d (minicompress.engine.conv).
+
+from minicompress.engine import Context, Tensor, backend, gradcheck  # noqa: E402
+from minicompress.engine import conv as np_conv  # noqa: E402
+from minicompress.engine import functional as F  # noqa: E402
+from minicompress.kernels import fold, max_pool2d_backward, max_pool2d_forward, unfold  # noqa: E402
+
+
+@st.composite
+def conv_geometry(draw, max_side=9):
+    """(N, C, H, W, KH, KW, SH, SW, PH, PW) with the kernel fitting the padded input."""
+    n, c = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    ph, pw = draw(st.integers(0, 3)), draw(st.integers(0, 3))
+    h = draw(st.integers(max(1, kh - 2 * ph), max_side))
+    w = draw(st.integers(max(1, kw - 2 * pw), max_side))
+    return n, c, h, w, kh, kw, draw(st.integers(1, 4)), draw(st.integers(1, 4)), ph, pw
+
+
+@given(conv_geometry(), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**32 - 1), st.data())
+def test_unfold_matches_oracles(geo, dtype, seed, data):
+    n, c, h, w, kh, kw, sh, sw, ph, pw = geo
+    x = np.random.default_rng(seed).standard_normal((n, c, h, w)).astype(dtype)
+    x = data.draw(maybe_strided(x))
+    got = unfold(x, (kh, kw), (sh, sw), (ph, pw))
+    rows = im2col_reference(x, (kh, kw), (sh, sw), (ph, pw))  # (N*OH*OW, C*KH*KW)
+    np.testing.assert_array_equal(got, rows.reshape(n, -1, rows.shape[1]).transpose(0, 2, 1))
+    if kh == kw and sh == sw and ph == pw:  # the engine's NumPy im2col takes square geometry
+        np.testing.assert_array_equal(got, np_conv.im2col(x, kh, kw, sh, ph))
+
+
+@given(conv_geometry(), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**32 - 1))
+def test_fold_matches_col2im_bit_for_bit_and_is_unfolds_adjoint(geo, dtype, seed):
+    n, c, h, w, kh, kw, sh, sw, ph, pw = geo
+    rng = np.random.default_rng(seed)
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    cols = rng.standard_normal((n, c * kh * kw, oh * ow)).astype(dtype)
+    got = fold(cols, (h, w), (kh, kw), (sh, sw), (ph, pw))
+    assert got.shape == (n, c, h, w) and got.dtype == dtype
+    if kh == kw and sh == sw and ph == pw:
+        np.testing.assert_array_equal(got, np_conv.col2im(cols, (n, c, h, w), kh, kw, sh, ph, (oh, ow)))
+    x = rng.standard_normal((n, c, h, w))
+    lhs = np.vdot(unfold(x, (kh, kw), (sh, sw), (ph, pw)), cols.astype(np.float64))
+    rhs = np.vdot(x, fold(cols.astype(np.float64), (h, w), (kh, kw), (sh, sw), (ph, pw)))
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-10, atol=1e-10)
+
+
+@st.composite
+def pool_case(draw):
+    k, s = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(k, 9)), draw(st.integers(k, 9)))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    # few distinct values so windows hold ties; sometimes a NaN or an infinity
+    x = rng.integers(-3, 4, shape).astype(draw(st.sampled_from([np.float32, np.float64])))
+    for special in draw(st.lists(st.sampled_from([np.nan, np.inf, -np.inf, -0.0]), max_size=3)):
+        x[tuple(rng.integers(0, d) for d in shape)] = special
+    return x, k, s
+
+
+@given(pool_case())
+def test_max_pool_forward_matches_numpy_backend_bit_for_bit(case):
+    x, k, s = case
+    out, arg = max_pool2d_forward(x, k, s)
+    with backend.using("numpy"):
+        ctx = Context()
+        want = np_conv.MaxPool2d.forward(ctx, x, k, s)
+    np.testing.assert_array_equal(out, want)  # NaN == NaN here
+    np.testing.assert_array_equal(arg, ctx.saved_tensors[0])
+
+
+@given(pool_case(), st.integers(0, 2**32 - 1))
+def test_max_pool_backward_matches_numpy_backend(case, seed):
+    x, k, s = case
+    _, arg = max_pool2d_forward(x, k, s)
+    grad = np.random.default_rng(seed).standard_normal(arg.shape).astype(x.dtype)
+    got = max_pool2d_backward(grad, arg, x.shape, k, s)
+    ctx = Context()
+    ctx.saved_tensors, ctx.meta, ctx.fast = (arg,), (x.shape, x.dtype, k, s), False
+    want = np_conv.MaxPool2d.backward(ctx, grad)[0]
+    assert got.dtype == want.dtype
+    # overlapping windows (s < k) may add a pixel's gradients in another order
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    if s >= k:
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("name", backend.BACKENDS)
+@given(conv_geometry(max_side=7), st.integers(1, 3), st.integers(0, 2**32 - 1))
+def test_conv2d_gradcheck_under_each_backend(name, geo, f, seed):
+    n, c, h, w, k, _, s, _, p, _ = geo
+    if h + 2 * p < k or w + 2 * p < k:
+        return
+    rng = np.random.default_rng(seed)
+    x, wt, b = (Tensor(rng.standard_normal(shape)) for shape in ((n, c, h, w), (f, c, k, k), (f,)))
+    with backend.using(name):
+        gradcheck(lambda x, wt, b: F.conv2d(x, wt, b, s, p), [x, wt, b])
+        gradcheck(lambda x, wt: F.conv2d(x, wt, None, s, p), [x, wt])
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("name", backend.BACKENDS)
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(0, 2**32 - 1), st.data())
+def test_max_pool2d_gradcheck_under_each_backend(name, k, s, seed, data):
+    shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 3)), data.draw(st.integers(k, 8)),
+             data.draw(st.integers(k, 8)))
+    x = Tensor(np.random.default_rng(seed).standard_normal(shape))  # distinct values: no ties
+    with backend.using(name):
+        gradcheck(lambda x: F.max_pool2d(x, k, s), [x])
+
+
+def test_backends_agree_on_a_lenet_step():
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((4, 1, 28, 28)), rng.standard_normal((6, 1, 5, 5)), rng.standard_normal(6)
+    results = {}
+    for name in backend.BACKENDS:
+        with backend.using(name):
+            tx, tw = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+            y = F.max_pool2d(F.conv2d(tx, tw, Tensor(b), 1, 2).relu(), 2)
+            y.sum().backward()
+            results[name] = (y.data, tx.grad, tw.grad)
+    for a, bb in zip(results["numpy"], results["numba"]):
+        np.testing.assert_array_equal(a, bb)
+
+
+def test_backend_selection():
+    assert backend.current() == "numba"
+    with backend.using("numpy"):
+        assert backend.current() == "numpy"
+        with pytest.raises(RuntimeError), backend.using("numba"):
+            raise RuntimeError
+        assert backend.current() == "numpy"
+    assert backend.current() == "numba"
+    with pytest.raises(ValueError, match="backend must be one of"):
+        backend.use("cuda")
+
+
+def test_float_conv_pool_kernels_reject_bad_input():
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    with pytest.raises(TypeError, match="dtype float32, float64"):
+        unfold(x.astype(np.int32), 3)
+    with pytest.raises(ValueError, match="4-D"):
+        unfold(x[0], 3)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        unfold(x, 5)
+    with pytest.raises(ValueError, match="stride"):
+        unfold(x, 3, stride=0)
+    with pytest.raises(ValueError, match="cols must have shape"):
+        fold(np.zeros((1, 9, 5), np.float32), (4, 4), 3)
+    with pytest.raises(ValueError, match="do not fit"):
+        max_pool2d_forward(x, 5, 1)
+    out, arg = max_pool2d_forward(x, 2, 2)
+    with pytest.raises(ValueError, match="arg must be"):
+        max_pool2d_backward(out, arg.astype(np.int32), x.shape, 2, 2)
+    with pytest.raises(ValueError, match="does not come from"):
+        max_pool2d_backward(out, arg, (1, 1, 9, 9), 2, 2)
+
+
+# --- whole-network integer inference --------------------------------------------------------------
+
+from minicompress.kernels import (  # noqa: E402
+    integer_network_forward,
+    integer_network_reference,
+    pack_integer_network,
+)
+
+
+@st.composite
+def integer_networks(draw):
+    """A random int8 MLP: widths not multiples of 4 or 32, per-tensor or per-channel scales,
+    zero points, ReLU or not, narrower activations, and a batch on either side of 64 rows."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    dims = [draw(st.integers(1, 70)) for _ in range(draw(st.integers(2, 4)))]
+    weights, biases, scales = [], [], []
+    zps = [int(rng.integers(0, 256)) for _ in dims]
+    qmax = []
+    for i, (k, n) in enumerate(zip(dims[:-1], dims[1:])):
+        w = rng.integers(-127, 128, (k, n)).astype(np.int8)
+        weights.append(pack_weights(w))
+        biases.append(rng.integers(-5000, 5000, n).astype(np.int32))
+        s = rng.uniform(0.2, 2.0, n) / (k * 60.0)
+        scales.append(s if draw(st.booleans()) else float(s[0]))
+        qmax.append(int(rng.integers(zps[i + 1], 256)) if draw(st.booleans()) else 255)
+    relus = [draw(st.booleans()) for _ in weights]
+    net = pack_integer_network(weights, biases, scales, zps, float(rng.uniform(0.001, 0.1)), relus, qmax)
+    batch = draw(st.sampled_from([1, 2, 7, 64, 65, 130]))
+    x = (rng.standard_normal((batch, dims[0])) * 3).astype(draw(st.sampled_from([np.float32, np.float64])))
+    x[rng.random(x.shape) < 0.05] = np.inf
+    return net, x
+
+
+@given(integer_networks())
+def test_integer_network_matches_its_oracle_bit_for_bit(case):
+    net, x = case
+    got = integer_network_forward(net, x)
+    assert got.dtype == np.float32 and got.shape == (len(x), net.n_out)
+    np.testing.assert_array_equal(got, integer_network_reference(net, x))
+
+
+def test_integer_network_equals_the_qlinear_chain():
+    rng = np.random.default_rng(1)
+    dims = [784, 300, 100, 10]
+    ws = [rng.integers(-127, 128, (k, n)).astype(np.int8) for k, n in zip(dims[:-1], dims[1:])]
+    bs = [rng.integers(-3000, 3000, n).astype(np.int32) for n in dims[1:]]
+    ss = [rng.uniform(0.5, 1.5, n) / (k * 40.0) for k, n in zip(dims[:-1], dims[1:])]
+    zps = [3, 0, 0, 0]
+    pws = [pack_weights(w) for w in ws]
+    net = pack_integer_network(pws, bs, ss, zps, 0.01)
+    x = rng.random((200, 784), dtype=np.float32)
+    h = quantize(x, 0.01, 3, np.uint8)
+    for i, (pw, b, s) in enumerate(zip(pws, bs, ss)):
+        last = i == 2
+        h = qlinear(h, pw, b, zps[i], s, 0, np.float32 if last else np.uint8, relu=not last)
+    for batch in (1, 64, 200):
+        np.testing.assert_array_equal(integer_network_forward(net, x[:batch]), h[:batch])
+
+
+def test_integer_network_rejects_bad_input():
+    pw = pack_weights(np.ones((4, 3), np.int8))
+    net = pack_integer_network([pw], [np.zeros(3, np.int32)], [0.1], [0, 0], 0.5)
+    with pytest.raises(ValueError, match="NaN"):
+        integer_network_forward(net, np.array([[1.0, np.nan, 0, 0]], np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        integer_network_forward(net, np.zeros((2, 5), np.float32))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        integer_network_forward(net, np.zeros((2, 4), np.int32))
+    with pytest.raises(ValueError, match="one entry per layer"):
+        pack_integer_network([pw], [np.zeros(3, np.int32)], [0.1], [0], 0.5)
+    with pytest.raises(ValueError, match="layer 1 takes 4 inputs but layer 0 gives 3"):
+        pack_integer_network([pw, pack_weights(np.ones((4, 3), np.int8))], [np.zeros(3, np.int32)] * 2,
+                             [0.1, 0.1], [0, 0, 0], 0.5)
+    with pytest.raises(TypeError, match="zero point 0"):
+        pack_integer_network([pack_weights(np.ones((4, 3), np.int8), 2)], [np.zeros(3, np.int32)], [0.1],
+                             [0, 0], 0.5)
+    with pytest.raises(ValueError, match="scales"):
+        pack_integer_network([pw], [np.zeros(3, np.int32)], [0.0], [0, 0], 0.5)
+
+
+@pytest.mark.quantization
+def test_integer_model_runs_an_mlp_as_one_network_with_the_same_logits():
+    from minicompress.compress.quantization import static_ptq, to_integer
+    from minicompress.models import build
+
+    rng = np.random.default_rng(0)
+    model = build("lenet-300-100", seed=0)
+    x = rng.random((130, 784), dtype=np.float32)
+    integer = to_integer(static_ptq(model, [x[:64]], 8))
+    assert integer.network is not None
+    fused = integer.forward_int(x)
+    network, integer.network = integer.network, None
+    steps = integer.forward_int(x)
+    integer.network = network
+    np.testing.assert_array_equal(fused, steps)
+    np.testing.assert_array_equal(integer.forward_int(x[:1]), steps[:1])
+
+
+def test_numba_cache_of_a_kernel_sees_edits_to_every_kernel_file(tmp_path, monkeypatch):
+    """The cached GEMM is compiled from gemm_tiles.py, gemm_vnni.py AND _vnni.py: its cache stamp must change
+    when _vnni.py does (Numba's default stamp covers only the defining file)."""
+    from pathlib import Path
+
+    from numba.core.caching import CompileResultCacheImpl as CacheImpl
+
+    from minicompress.kernels import _cache, gemm_tiles
+
+    impl = CacheImpl(gemm_tiles._qgemm_ser.py_func)
+    locator = impl._locator
+    assert isinstance(locator, (_cache.InTreeLocator, _cache.UserProvidedLocator))
+    stamp = dict(locator.get_source_stamp())
+    assert {"_vnni.py", "_gather.py", "gemm_vnni.py", "gemm_tiles.py"} <= set(stamp)
+    # an edit to _vnni.py changes the stamp: point the package folder at an edited copy
+    for name in stamp:
+        (tmp_path / name).write_bytes((Path(_cache._DIR) / name).read_bytes())
+    monkeypatch.setattr(_cache, "_DIR", str(tmp_path))
+    assert dict(_cache.package_stamp()) == stamp
+    (tmp_path / "_vnni.py").write_text((tmp_path / "_vnni.py").read_text() + "\n# edited\n")
+    assert dict(_cache.package_stamp())["_vnni.py"] != stamp["_vnni.py"]

@@ -13,7 +13,9 @@
 # 2. zero points, and why they never enter the inner loop;
 # 3. how the GEMM is made fast, measured against NumPy's float32 BLAS on this machine;
 # 4. a CSR sparse x dense product for pruned layers, measured honestly;
-# 5. im2col, which turns a convolution into the same GEMM.
+# 5. im2col, which turns a convolution into the same GEMM;
+# 6. the engine's fast back end: the same im2col, col2im and max pool in Numba, for training;
+# 7. a whole integer network in one call, so that batch 1 pays no Python between layers.
 
 # %%
 import time
@@ -132,12 +134,13 @@ print("kernel == oracle:", np.array_equal(gemm_s8s8s32(qa, qb), gemm_reference(q
 # and what the compiler made of it), so the micro-kernel emits it directly with
 # `numba.extending.intrinsic`. Around it:
 #
-# * **packing**: the weights are stored once as panels of 32 columns, with the 4 values of
-#   k = 4q..4q+3 of each column side by side, so one 64-byte load feeds one `vpdpbusd`;
-# * **register tiling**: 4 rows x 32 columns = 8 zmm accumulators stay in registers for the
+# * **packing** (`kernels/packing.py`): the weights are stored once as panels of 32 columns,
+#   with the 4 values of k = 4q..4q+3 of each column side by side, so one 64-byte load feeds
+#   one `vpdpbusd`;
+# * **register tiling** (`kernels/gemm_vnni.py`): 4 rows x 32 columns = 8 zmm accumulators stay in registers for the
 #   whole K loop; each step loads 2 weight vectors, broadcasts 4 bytes of each of the 4 rows,
 #   and issues 8 `vpdpbusd`;
-# * **blocking and threads**: `prange` runs over (64-row block, panel group) tasks, so a
+# * **blocking and threads** (`kernels/gemm_tiles.py`): `prange` runs over (64-row block, panel group) tasks, so a
 #   weight panel (K x 32 bytes, 25 KB for K = 784) is reused from L1 by 16 tiles;
 # * **fused epilogue**: each finished 64 x 32 int32 tile is requantized to uint8 while it is
 #   still in L1; the int32 matrix is never written out.
@@ -222,6 +225,76 @@ print(f"im2col {cols.shape}, conv as GEMM vs direct loop: max diff "
       f"{np.abs(y_gemm - y_direct).max():.1e}")
 
 # %% [markdown]
+# ## 6. The engine's fast back end
+#
+# Training a convolutional network spends its time moving data, not multiplying: unfolding
+# patches (im2col), adding them back (col2im, in the backward pass) and max pooling. The
+# engine's readable NumPy versions (`minicompress/engine/conv.py`) use strided views and k*k
+# passes over the batch; `minicompress.kernels.unfold`, `fold` and `max_pool2d_forward` /
+# `max_pool2d_backward` do the same arithmetic in one pass each. The NumPy code stays: it is the
+# oracle the kernels are tested against, and `minicompress.engine.backend` switches between
+# them (as minitorch keeps `tensor_ops` beside `fast_ops`). The numbers are the same:
+
+# %%
+import minicompress.engine.functional as F  # noqa: E402
+from minicompress.engine import Tensor, backend  # noqa: E402
+
+xb = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
+wb = rng.standard_normal((6, 1, 5, 5)).astype(np.float32)
+outs, times = {}, {}
+for name in backend.BACKENDS:
+    with backend.using(name):
+        def step():
+            x, w = Tensor(xb, requires_grad=True), Tensor(wb, requires_grad=True)
+            y = F.max_pool2d(F.conv2d(x, w, None, 1, 2).relu(), 2)
+            y.sum().backward()
+            return y.data, w.grad
+        outs[name] = step()
+        times[name] = best_ms(step)
+print("same output and weight gradient:", all(np.array_equal(a, b) for a, b in zip(outs["numpy"], outs["numba"])))
+print(f"LeNet-5's first conv + ReLU + pool, forward and backward at batch 64: numpy {times['numpy']:.2f} ms, "
+      f"numba {times['numba']:.2f} ms")
+
+# %% [markdown]
+# ## 7. A whole integer network in one call
+#
+# At batch 1 each `qlinear` call costs a few microseconds of Python checks and Numba dispatch,
+# more than the arithmetic of LeNet-300-100's small layers. `pack_integer_network` checks and
+# packs the layers once; `integer_network_forward` then quantizes the input and runs every
+# layer in one Numba call, bit for bit the same as the chain of `qlinear` calls (the integer
+# model of chapter 4, `to_integer(...)`, does this for every MLP).
+
+# %%
+from minicompress.kernels import integer_network_forward, pack_integer_network  # noqa: E402
+
+dims = [784, 300, 100, 10]
+ws = [(rng.standard_normal((o, i)) * np.sqrt(2 / i)).astype(np.float32) for i, o in zip(dims[:-1], dims[1:])]
+xs = rng.random((1, 784), dtype=np.float32)
+acts, h = [xs], xs
+for i, w in enumerate(ws):
+    h = h @ w.T
+    acts.append(np.maximum(h, 0) if i < 2 else h)
+s_act = [float(a.max()) / 255 for a in acts[:3]]
+s_ws = [np.abs(w).max(axis=1) / 127 for w in ws]
+pws = [pack_weights(np.rint(w / s[:, None]).astype(np.int8).T) for w, s in zip(ws, s_ws)]
+biases = [np.zeros(w.shape[0], np.int32) for w in ws]
+scales = [s_act[i] * s_ws[i] / (s_act[i + 1] if i < 2 else 1.0) for i in range(3)]
+net = pack_integer_network(pws, biases, scales, [0, 0, 0, 0], s_act[0])
+
+
+def chain(x):
+    q = quantize(x, s_act[0], 0, np.uint8)
+    for i, pw in enumerate(pws):
+        q = qlinear(q, pw, biases[i], 0, scales[i], 0, np.float32 if i == 2 else np.uint8, relu=i < 2)
+    return q
+
+
+print("one call == qlinear chain:", np.array_equal(integer_network_forward(net, xs), chain(xs)))
+print(f"batch 1: qlinear chain {1e3 * best_ms(lambda: chain(xs)):.1f} us, one call "
+      f"{1e3 * best_ms(lambda: integer_network_forward(net, xs)):.1f} us, float32 NumPy "
+      f"{1e3 * best_ms(lambda: np.maximum(np.maximum(xs @ ws[0].T, 0) @ ws[1].T, 0) @ ws[2].T):.1f} us")
+
+# %% [markdown]
 # ## Exercises
 #
 # ### Write it yourself, then check it
@@ -267,7 +340,7 @@ print(f"im2col {cols.shape}, conv as GEMM vs direct loop: max diff "
 # ### Explore further
 #
 # 1. Run the kernel tests: `pytest -m kernels`. Then break the rounding: in
-#    `minicompress/kernels/gemm.py` replace the `MAGIC` trick in `_epilogue` by `np.floor(y + 0.5)`
+#    `minicompress/kernels/gemm_tiles.py` replace the `MAGIC` trick in `_epilogue` by `np.floor(y + 0.5)`
 #    (round half *up*) and find which test catches it, and on which input.
 # 2. Why is `MAX_K` 32768 and not 131072? Write the worst-case uint8/int8 term with both zero
 #    points and check it against `gemm_u8s8s32` at K = MAX_K (`test_gemm_exact_at_max_k_extremes`).
@@ -278,3 +351,7 @@ print(f"im2col {cols.shape}, conv as GEMM vs direct loop: max diff "
 #    machine? Plot the speed-up against density (save it under `tutorials/figures/`).
 # 5. Build the integer LeNet-300-100 forward yourself from `quantize` and three `qlinear`
 #    calls and compare it with `python benchmarks/kernels.py --quick` ("forward").
+# 6. In `minicompress/kernels/pool.py`, make `_take` keep the *last* maximum (`>=` instead of
+#    `>`). Which test fails, and why does the gradient check alone not notice on random inputs?
+# 7. Time one LeNet-5 training epoch under `backend.using("numpy")` and under the default, with
+#    `python -m cProfile -s tottime`: which functions left the top of the profile?

@@ -31,7 +31,9 @@ from minicompress.errors import InputError  # noqa: E402
 
 COMMANDS = [
     "demo", "train", "evaluate", "check", "exercises", "prune", "quantize", "distill", "pack", "report",
+    "export", "import",
 ]
+MODULES = {"import": "import_weights"}  # "import" is a Python keyword, so not a module name
 BUG_REPORT = ("minicompress: this is a bug in minicompress, not a mistake of yours; please report it "
               "with the command you ran and the traceback above")
 
@@ -39,7 +41,7 @@ BUG_REPORT = ("minicompress: this is a bug in minicompress, not a mistake of you
 def _modules():
     # Each subcommand module imports its heavy dependencies inside run(), so --help stays fast.
     for name in COMMANDS:
-        yield importlib.import_module(f"minicompress.cli.{name}")
+        yield importlib.import_module(f"minicompress.cli.{MODULES.get(name, name)}")
 
 
 class _Parser(argparse.ArgumentParser):

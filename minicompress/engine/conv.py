@@ -4,6 +4,11 @@ im2col turns every receptive field into a row, so a convolution becomes one
 matrix product (which BLAS does fast) and its backward pass two more. The
 windows come from ``sliding_window_view``: a view, no copy, until the single
 ``reshape`` that lays the rows out for the product.
+
+These NumPy functions are the readable back end and the oracle of the Numba kernels
+(:mod:`minicompress.kernels.conv`, :mod:`minicompress.kernels.pool`), which run instead when
+:mod:`minicompress.engine.backend` says ``"numba"`` (the default): the same layout and
+arithmetic, in one pass over memory each.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from minicompress import kernels
+from minicompress.engine import backend
 from minicompress.engine.tensor import Function
 from minicompress.errors import InputError
 
@@ -74,8 +81,24 @@ def col2im(cols: np.ndarray, x_shape, kh: int, kw: int, stride: int, padding: in
     return out
 
 
+def _unfold(x, kh, kw, stride, padding, fast):
+    if fast:
+        return kernels.unfold(x, (kh, kw), stride, padding)
+    return im2col(x, kh, kw, stride, padding)
+
+
+def _fold(cols, x_shape, kh, kw, stride, padding, out_hw, fast):
+    if fast:
+        return kernels.fold(cols, x_shape[2:], (kh, kw), stride, padding)
+    return col2im(cols, x_shape, kh, kw, stride, padding, out_hw)
+
+
 class Conv2d(Function):
-    """2-D cross-correlation: ``y[n,f] = sum_c x[n,c] * w[f,c] + b[f]``, as ``W @ cols`` per image."""
+    """2-D cross-correlation: ``y[n,f] = sum_c x[n,c] * w[f,c] + b[f]``, as ``W @ cols`` per image.
+
+    im2col and col2im come from the back end selected when the forward pass runs
+    (:mod:`minicompress.engine.backend`); the backward pass uses the same one.
+    """
 
     @staticmethod
     def forward(ctx, x, w, b=None, stride=1, padding=0):
@@ -84,7 +107,8 @@ class Conv2d(Function):
         n = x.shape[0]
         ho = (x.shape[2] + 2 * padding - kh) // stride + 1
         wo = (x.shape[3] + 2 * padding - kw) // stride + 1
-        cols = im2col(x, kh, kw, stride, padding)          # (N, C*kh*kw, Ho*Wo)
+        ctx.fast = backend.current() == "numba"
+        cols = _unfold(x, kh, kw, stride, padding, ctx.fast)  # (N, C*kh*kw, Ho*Wo)
         out = np.matmul(w.reshape(f, -1), cols)             # (N, F, Ho*Wo): already NCHW
         if b is not None:
             out += b[:, None]
@@ -101,9 +125,11 @@ class Conv2d(Function):
         needs = ctx.needs_input_grad
         gx = gw = gb = None
         if needs[0]:
-            gx = col2im(np.matmul(w.reshape(f, -1).T, g3), x_shape, kh, kw, stride, padding, (ho, wo))
+            gx = _fold(np.matmul(w.reshape(f, -1).T, g3), x_shape, kh, kw, stride, padding, (ho, wo), ctx.fast)
         if needs[1]:
-            gw = np.matmul(g3, cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+            # sum_n cols[n] @ g3[n].T, (C*kh*kw, F) per image, transposed at the end: BLAS ran
+            # this shape faster than sum_n g3[n] @ cols[n].T in our trials on LeNet-5's conv2
+            gw = np.matmul(cols, g3.transpose(0, 2, 1)).sum(axis=0).T.reshape(w.shape)
         if has_bias:
             gb = g3.sum(axis=(0, 2)) if needs[2] else None
             return gx, gw, gb
@@ -127,23 +153,30 @@ class MaxPool2d(Function):
             raise InputError(
                 f"max_pool2d: kernel {k} and stride {s} do not fit input of shape {x.shape}"
             )
+        ctx.meta = (x.shape, x.dtype, k, s)
+        ctx.fast = backend.current() == "numba"
+        if ctx.fast:
+            out, arg = kernels.max_pool2d_forward(x, k, s)
+            ctx.save_for_backward(arg)
+            return out
         ho, wo = (x.shape[2] - k) // s + 1, (x.shape[3] - k) // s + 1
         offsets = [(i, j) for i in range(k) for j in range(k)]
         views = [x[:, :, i : i + s * (ho - 1) + 1 : s, j : j + s * (wo - 1) + 1 : s] for i, j in offsets]
         out = views[0].copy()
         for v in views[1:]:
             np.maximum(out, v, out=out)
-        arg = np.full(out.shape, len(offsets) - 1, dtype=np.int8)
+        arg = np.full(out.shape, len(offsets) - 1, dtype=kernels.argmax_dtype(k))
         for idx in range(len(offsets) - 2, -1, -1):  # backwards, so the first maximum wins
             arg[views[idx] == out] = idx
         ctx.save_for_backward(arg)
-        ctx.meta = (x.shape, x.dtype, k, s)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (arg,) = ctx.saved_tensors
         x_shape, dtype, k, s = ctx.meta
+        if ctx.fast:
+            return (kernels.max_pool2d_backward(grad, arg, x_shape, k, s),)
         ho, wo = grad.shape[2:]
         out = np.zeros(x_shape, dtype=dtype)
         for idx in range(k * k):

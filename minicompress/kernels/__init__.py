@@ -1,14 +1,33 @@
-"""Numba kernels for the hot path (layer 0: numpy + numba only).
+"""Numba kernels for the hot path (layer 0: numpy + numba only), and the engine's fast back end.
 
 Every kernel takes plain NumPy arrays, checks dtypes and shapes (``TypeError`` / ``ValueError``
 saying what is allowed), copies a non-contiguous input once with ``np.ascontiguousarray``,
-runs an ``@njit(cache=True)`` loop (``prange`` over the outer row loop only), and agrees bit for
-bit with its plain NumPy oracle in :mod:`minicompress.kernels.reference`.
+runs an ``@njit(cache=True)`` loop (``prange`` over the outer row loop only where threads pay),
+and agrees with its plain NumPy oracle (:mod:`minicompress.kernels.reference`, or the engine's
+readable NumPy code for the float convolution and pooling kernels): bit for bit, except where
+a docstring says which sums are added in another order.
 
-Integer GEMM (``minicompress.kernels.gemm``)
---------------------------------------------
-Fast path: AVX-512 VNNI ``vpdpbusd`` micro-kernel (``minicompress.kernels._vnni``) when the CPU
-has it, a plain-Numba kernel with the same results otherwise. Speed: ``benchmarks/kernels.py``.
+Numba's on-disk cache is keyed on every file of this folder (:mod:`._cache`): editing any kernel
+file, ``_vnni.py`` and ``_gather.py`` included, recompiles the cached kernels that use it.
+
+Float convolution and pooling (``conv``, ``pool``): the engine's fast back end
+----------------------------------------------------------------------------------
+:mod:`minicompress.engine.backend` selects ``"numba"`` (these, the default) or ``"numpy"`` (the
+engine's readable im2col / col2im / max pool, their oracles).
+
+``unfold(x, kernel_size, stride=1, padding=0) -> (N, C*KH*KW, OH*OW)``
+    im2col of a float batch, PyTorch's ``F.unfold`` layout.
+``fold(cols, output_size, kernel_size, stride=1, padding=0) -> (N, C, H, W)``
+    col2im, the adjoint of ``unfold`` (overlaps added in kernel-offset order).
+``max_pool2d_forward(x, kernel_size, stride) -> (out, arg)``
+    Max over windows, with the offset of each window's first maximum (``argmax_dtype(k)``).
+``max_pool2d_backward(grad, arg, x_shape, kernel_size, stride) -> (N, C, H, W)``
+
+Integer GEMM (``gemm``; ``packing``, ``gemm_tiles``, ``gemm_vnni``, ``gemm_portable``)
+-------------------------------------------------------------------------------------
+Fast path: AVX-512 VNNI ``vpdpbusd`` micro-kernel (``gemm_vnni``, ``_vnni``) when the CPU has
+it, a plain-Numba kernel with the same results otherwise (``gemm_portable``). Speed:
+``benchmarks/kernels.py``.
 
 ``gemm_s8s8s32(a, b) -> int32``
     a (M, K) int8 @ b (K, N) int8, exact int32.
@@ -34,6 +53,15 @@ has it, a plain-Numba kernel with the same results otherwise. Speed: ``benchmark
     Float activations -> int8/uint8 in one parallel pass: ``clip(rint(x / scale) + zp)``
     (float64 division, round half to even; NaN raises).
 
+Integer network (``minicompress.kernels.integer_network``)
+--------------------------------------------------------
+``pack_integer_network(weights, biases, scales, zero_points, in_scale, relus=None, out_qmax=None)``
+    A chain of integer Linear layers (``PackedWeights``, int32 bias, requantization scale),
+    checked and packed once -> ``IntegerNetwork``.
+``integer_network_forward(net, x) -> float32 logits``
+    Input quantization and every layer in ONE Numba call (row blocks of 64 in parallel above
+    one block); bit-identical to the ``qlinear`` chain and to ``integer_network_reference``.
+
 Sparse (``minicompress.kernels.sparse``)
 ----------------------------------------
 ``to_csr(dense) -> (indptr int64, indices int32, values)``
@@ -53,8 +81,8 @@ Sparse network (``minicompress.kernels.sparse_network``)
     The whole network in ONE serial Numba call, skipping zero weights and zero inputs (EIE);
     ``check_network_input(net, x)`` + ``run_network_unchecked(net, x)`` split the checks from the hot call.
 
-Convolution (``minicompress.kernels.im2col``)
----------------------------------------------
+Quantized convolution (``minicompress.kernels.im2col``)
+-------------------------------------------------------
 ``im2col(x, kernel_size, stride=1, padding=0, pad_value=0) -> (N*OH*OW, C*KH*KW)``
     NCHW patches, columns in (c, ki, kj) order, padding filled with ``pad_value``
     (the zero point for quantized activations).
@@ -62,12 +90,22 @@ Convolution (``minicompress.kernels.im2col``)
 Oracles (``minicompress.kernels.reference``)
 --------------------------------------------
 ``quantize_reference``, ``gemm_reference``, ``requantize_reference``, ``qlinear_reference``, ``to_csr_reference``,
-``csr_matmul_reference``, ``im2col_reference``, ``sparse_network_reference``.
+``csr_matmul_reference``, ``im2col_reference``, ``sparse_network_reference``,
+``integer_network_reference``.
 """
 
+from . import _cache  # noqa: F401  (first, before any kernel is defined: see its docstring)
 from ._checks import MAX_K
+from .conv import fold, unfold
 from .gemm import PackedWeights, gemm_s8s8s32, gemm_u8s8s32, pack_weights, qlinear, requantize
 from .im2col import im2col
+from .integer_network import (
+    IntegerNetwork,
+    integer_network_forward,
+    integer_network_reference,
+    pack_integer_network,
+)
+from .pool import argmax_dtype, max_pool2d_backward, max_pool2d_forward
 from .quantize import quantize
 from .reference import (
     csr_matmul_reference,
@@ -89,18 +127,26 @@ from .sparse_network import (
 )
 
 __all__ = [
+    "IntegerNetwork",
+    "integer_network_forward",
+    "integer_network_reference",
+    "pack_integer_network",
     "MAX_K",
     "PackedWeights",
     "SparseNetwork",
+    "argmax_dtype",
     "check_network_input",
     "csr_linear",
     "csr_matmul",
     "csr_matmul_reference",
+    "fold",
     "gemm_reference",
     "gemm_s8s8s32",
     "gemm_u8s8s32",
     "im2col",
     "im2col_reference",
+    "max_pool2d_backward",
+    "max_pool2d_forward",
     "pack_weights",
     "qlinear",
     "qlinear_reference",
@@ -114,4 +160,5 @@ __all__ = [
     "sparse_network_reference",
     "to_csr",
     "to_csr_reference",
+    "unfold",
 ]

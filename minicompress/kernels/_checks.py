@@ -16,6 +16,19 @@ from minicompress.errors import InputError, InputTypeError
 MAX_K = 32768
 
 
+def as_nd(x, name, dtypes, ndim, axes):
+    """Return ``x`` as a C-contiguous ``ndim``-D array of one of ``dtypes`` (copied only if
+    strided); ``axes`` names the dimensions in the message, e.g. ``"(N, C, H, W)"``."""
+    if not isinstance(x, np.ndarray):
+        raise InputTypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.dtype not in dtypes:
+        allowed = ", ".join(np.dtype(d).name for d in dtypes)
+        raise InputTypeError(f"{name} must have dtype {allowed}; got {x.dtype.name}")
+    if x.ndim != ndim:
+        raise InputError(f"{name} must be {ndim}-D {axes}; got shape {x.shape}")
+    return np.ascontiguousarray(x)
+
+
 def as_2d(x, name, dtypes):
     """Return ``x`` as a C-contiguous 2-D array of one of ``dtypes`` (copied only if strided)."""
     if not isinstance(x, np.ndarray):
@@ -80,3 +93,18 @@ def scale_vector(scale, n):
     if not np.all(np.isfinite(s)) or np.any(s <= 0):
         raise InputError("scale must be finite and > 0")
     return np.ascontiguousarray(s)
+
+
+def pair(v, name, minimum):
+    """``(int, int)`` from an int or a pair of ints, each >= ``minimum``."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+        v = (int(v), int(v))
+    elif isinstance(v, (tuple, list)) and len(v) == 2 and all(
+        isinstance(e, (int, np.integer)) and not isinstance(e, (bool, np.bool_)) for e in v
+    ):
+        v = (int(v[0]), int(v[1]))
+    else:
+        raise InputTypeError(f"{name} must be an int or a pair of ints; got {v!r}")
+    if min(v) < minimum:
+        raise InputError(f"{name} must be >= {minimum}; got {v}")
+    return v

@@ -20,8 +20,8 @@ malformed CSR raises instead of reading out of bounds. Speed: ``python benchmark
 row ``csr_linear_90`` at 1x784x300 (on a quiet machine it matched dense BLAS at 90% sparsity,
 call overhead included, where the scalar loop had been clearly slower).
 
-Caching: as for ``_vnni.py``, Numba's cache follows ``sparse.py``; after editing this file
-delete ``minicompress/kernels/__pycache__/*.nbi`` and ``*.nbc``.
+Caching: the kernels that call this code are cached with a stamp of every file of the package
+(:mod:`._cache`), so an edit here recompiles them.
 """
 
 import llvmlite.binding as llvm

@@ -32,9 +32,8 @@ change at batch 1, where reading the weights and the call overhead dominate). No
 tiles (this CPU has AMX-INT8, but it needs OS permission and tile configuration, beyond a
 kernel a learner can read).
 
-Caching: Numba's ``cache=True`` keys a cached kernel on the source file of the jitted function
-(``gemm.py``), not on this file; after editing this file delete
-``minicompress/kernels/__pycache__/*.nbi`` and ``*.nbc`` or the old micro-kernel keeps running.
+Caching: the kernels that call this code are cached with a stamp of every file of the package
+(:mod:`._cache`), so an edit here recompiles them.
 """
 
 import llvmlite.binding as llvm

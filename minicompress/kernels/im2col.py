@@ -16,7 +16,9 @@ quantized inputs, because the real value 0 is stored as the zero point.
 import numpy as np
 from numba import njit, prange
 
-from minicompress.errors import InputError, InputTypeError
+from minicompress.errors import InputError
+
+from ._checks import as_nd, pair
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int8), np.dtype(np.uint8))
 
@@ -59,20 +61,6 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, pad_value, out):
 SERIAL_MAX = 1 << 14
 
 
-def _pair(v, name, minimum):
-    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
-        v = (int(v), int(v))
-    elif isinstance(v, (tuple, list)) and len(v) == 2 and all(
-        isinstance(e, (int, np.integer)) and not isinstance(e, (bool, np.bool_)) for e in v
-    ):
-        v = (int(v[0]), int(v[1]))
-    else:
-        raise InputTypeError(f"{name} must be an int or a pair of ints; got {v!r}")
-    if min(v) < minimum:
-        raise InputError(f"{name} must be >= {minimum}; got {v}")
-    return v
-
-
 def im2col(x, kernel_size, stride=1, padding=0, pad_value=0):
     """Unfold (N, C, H, W) into convolution patches, one output position per row.
 
@@ -92,15 +80,10 @@ def im2col(x, kernel_size, stride=1, padding=0, pad_value=0):
     ndarray, shape (N * OH * OW, C * KH * KW), dtype of x
         With ``OH = (H + 2 PH - KH) // SH + 1``, ``OW`` likewise; see the module docstring.
     """
-    if not isinstance(x, np.ndarray):
-        raise InputTypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
-    if x.dtype not in _DTYPES:
-        raise InputTypeError(f"x must have dtype float32, float64, int8 or uint8; got {x.dtype.name}")
-    if x.ndim != 4:
-        raise InputError(f"x must be 4-D (N, C, H, W); got shape {x.shape}")
-    kh, kw = _pair(kernel_size, "kernel_size", 1)
-    sh, sw = _pair(stride, "stride", 1)
-    ph, pw = _pair(padding, "padding", 0)
+    x = as_nd(x, "x", _DTYPES, 4, "(N, C, H, W)")
+    kh, kw = pair(kernel_size, "kernel_size", 1)
+    sh, sw = pair(stride, "stride", 1)
+    ph, pw = pair(padding, "padding", 0)
     n, c, h, w = x.shape
     if h + 2 * ph < kh or w + 2 * pw < kw:
         raise InputError(

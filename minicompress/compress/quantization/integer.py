@@ -4,7 +4,8 @@
 :func:`.prepare.calibrate`, or a QAT result) into layers that run on the integer kernels of
 :mod:`minicompress.kernels`:
 
-* the input image is quantized once, x_q = clamp(rint(x / s_x) + z_x, 0, 255);
+* the input image is quantized once, x_q = clamp(rint(x / s_x) + z_x, 0, 255), by
+  :func:`minicompress.kernels.quantize` (the kernel ``benchmarks/kernels.py`` times);
 * each Linear runs ``qlinear``: acc = Σ (x_q − z_x) w_q in int32 (exact), then the
   requantization between layers
 
@@ -17,6 +18,12 @@
 * MaxPool2d and Flatten act on the integers directly (max commutes with the monotone
   quantization);
 * the last layer dequantizes its accumulator to float32 logits, (acc + b_q) s_x s_w.
+
+A chain of Linear layers (an MLP such as LeNet-300-100, with 8-bit activations) also runs as
+one :class:`~minicompress.kernels.IntegerNetwork`: the input quantization and every layer in a
+single Numba call (:func:`~minicompress.kernels.integer_network_forward`), so that no layer
+pays Python's overhead at batch 1. It gives the same logits, bit for bit, as the layer-by-layer
+steps, which still run models with convolutions or pooling.
 
 Its predictions match the fake-quantized model it came from on almost every image: both
 round with rint, and they differ only where the float32 sum of the fake-quantized model
@@ -120,15 +127,30 @@ class IntegerModel:
         How the float input is quantized to uint8.
     steps : list
         The integer layers and integer max-pool / flatten steps, in order.
+    network : IntegerNetwork or None
+        The same model packed as one whole-network kernel call
+        (:func:`minicompress.kernels.pack_integer_network`) when it is a chain of Linear
+        layers (after an optional flatten) with 8-bit input and float32 logits; ``None``
+        otherwise. ``forward_int`` uses it when present: same logits, bit for bit.
     """
 
     def __init__(self, input_qparams: QParams, steps: list):
         self.input_qparams = input_qparams
         self.steps = steps
+        self.network = _pack_network(input_qparams, steps)
 
     def forward_int(self, x):
         """The logits for a float batch ``x`` (N, ...), computed in integers after the first quantization."""
-        h = quantize(np.asarray(x, dtype=np.float32), self.input_qparams)
+        x = np.asarray(x)
+        if x.dtype not in (np.float32, np.float64):
+            x = x.astype(np.float32)
+        flattens = bool(self.steps) and self.steps[0][0] == "flatten"
+        if self.network is not None and (flattens or x.ndim == 2):
+            return kernels.integer_network_forward(self.network, x)
+        qp = self.input_qparams
+        h = kernels.quantize(x, float(qp.scale), int(qp.zero_point), np.uint8)
+        if qp.qmax < 255:  # fewer than 8 bits: saturate at the narrower range
+            np.minimum(h, qp.qmax, out=h)
         for kind, step in self.steps:
             if kind == "layer":
                 h = step(h)
@@ -146,6 +168,24 @@ class IntegerModel:
     @property
     def nbytes(self) -> int:
         return int(sum(step.nbytes for kind, step in self.steps if kind == "layer"))
+
+
+def _pack_network(input_qparams: QParams, steps: list):
+    """The whole-network kernel for an MLP of IntegerLinear layers, else None."""
+    layers = [step for kind, step in (steps[1:] if steps and steps[0][0] == "flatten" else steps)]
+    if not layers or any(kind not in ("layer", "flatten") for kind, _ in steps) or len(layers) != sum(
+            kind == "layer" for kind, _ in steps):
+        return None
+    if not all(isinstance(layer, IntegerLinear) for layer in layers):
+        return None
+    if input_qparams.qmin != 0 or input_qparams.qmax != 255 or layers[-1].out_dtype is not np.float32:
+        return None
+    if any(layer.out_dtype is np.float32 for layer in layers[:-1]):
+        return None
+    return kernels.pack_integer_network(
+        [layer.packed for layer in layers], [layer.bias_q for layer in layers], [layer.scale for layer in layers],
+        [layer.in_zero for layer in layers] + [0], float(input_qparams.scale),
+        relus=[layer.relu for layer in layers], out_qmax=[layer.out_qmax for layer in layers])
 
 
 def to_integer(qmodel: Sequential) -> IntegerModel:
