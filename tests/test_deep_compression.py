@@ -311,3 +311,16 @@ def test_cli_pack_and_unpack(trained_lenet300, tmp_path, capsys):
     capsys.readouterr()
     assert main(["pack", "--unpack", str(tmp_path / "bad.mcz")]) == 2
     assert "truncated" in capsys.readouterr().err
+
+
+@given(st.lists(st.integers(-40, 40), min_size=1, max_size=30), st.lists(st.integers(-40, 40), min_size=1, max_size=9),
+       st.sampled_from([1.0, 0.1, 3.0 / 7.0]))
+def test_assign_is_argmin_of_the_distance_bit_for_bit(values, centroids, step):
+    # Grid values make exact (and float-rounded) halfway ties common: the nearest centroid must be
+    # argmin's first minimum, which is what a learner's np.argmin(np.abs(v - c)) gives.
+    from minicompress.compress.kmeans import assign
+
+    v = np.array(values, dtype=np.float64) * step
+    c = np.unique(np.array(centroids, dtype=np.float64) * step)
+    expected = np.argmin(np.abs(v[:, None] - c[None, :]), axis=1)
+    np.testing.assert_array_equal(assign(v, c), expected)

@@ -56,9 +56,17 @@ def init_centroids(values: np.ndarray, k: int, init: str = "linear", seed=0) -> 
 
 
 def assign(values: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """Index of the nearest centroid for each value (ties to the lower centroid); centroids sorted."""
-    mids = (centroids[1:] + centroids[:-1]) / 2
-    return np.searchsorted(mids, values, side="left")
+    """Index of the nearest centroid for each value (ties to the lower centroid); centroids sorted.
+
+    The same answer as ``np.argmin(np.abs(values[:, None] - centroids), axis=1)`` (first minimum),
+    bit for bit, without its (n, k) matrix: only the two centroids around each value are compared,
+    with the same float expression ``|v - c|``. Comparing against precomputed midpoints instead would
+    break exact ties the other way whenever ``(c[i] + c[i+1]) / 2`` rounds.
+    """
+    c = np.asarray(centroids)
+    hi = np.clip(np.searchsorted(c, values, side="left"), 0, c.size - 1)
+    lo = np.maximum(hi - 1, 0)
+    return np.where(np.abs(values - c[lo]) <= np.abs(values - c[hi]), lo, hi)
 
 
 def kmeans_1d(values, k: int, init: str = "linear", seed=0, max_iter: int = 100, tol: float = 1e-9):
