@@ -316,11 +316,21 @@ def test_cli_pack_and_unpack(trained_lenet300, tmp_path, capsys):
 @given(st.lists(st.integers(-40, 40), min_size=1, max_size=30), st.lists(st.integers(-40, 40), min_size=1, max_size=9),
        st.sampled_from([1.0, 0.1, 3.0 / 7.0]))
 def test_assign_is_argmin_of_the_distance_bit_for_bit(values, centroids, step):
+    _assert_assign_is_argmin(np.array(values, dtype=np.float64) * step,
+                             np.unique(np.array(centroids, dtype=np.float64) * step))
+
+
+def test_assign_on_the_tie_that_midpoints_broke_the_other_way():
+    # linspace(-2.75, 0.25, 8) puts -1.25 exactly halfway between c[3] and c[4] in exact arithmetic;
+    # in float64, |v - c[4]| < |v - c[3]|, while the rounded midpoint (c[3] + c[4]) / 2 sent it to c[3].
+    v = np.array([-2.75, -1.25, -0.875, -0.25, -0.125, 0.0, 0.125, 0.25])
+    _assert_assign_is_argmin(v, np.linspace(-2.75, 0.25, 8))
+
+
+def _assert_assign_is_argmin(v, c):
     # Grid values make exact (and float-rounded) halfway ties common: the nearest centroid must be
     # argmin's first minimum, which is what a learner's np.argmin(np.abs(v - c)) gives.
     from minicompress.compress.kmeans import assign
 
-    v = np.array(values, dtype=np.float64) * step
-    c = np.unique(np.array(centroids, dtype=np.float64) * step)
     expected = np.argmin(np.abs(v[:, None] - c[None, :]), axis=1)
     np.testing.assert_array_equal(assign(v, c), expected)
