@@ -217,10 +217,12 @@ def current_block(text):
     return text[start:text.index(END, start) + len(END)]
 
 
+TAUGHT = [n for n, (chapters, _) in TUTORIAL_CHAPTERS.items() if chapters]
+"""The tutorials whose chapters have course tasks (all but 07, transfer learning)."""
+
+
 def write_blocks():
-    for number, (chapters, _) in TUTORIAL_CHAPTERS.items():
-        if not chapters:
-            continue
+    for number in TAUGHT:
         path = tutorial_path(number)
         text = path.read_text(encoding="utf-8")
         old = current_block(text)
@@ -300,7 +302,7 @@ def run_typical_mistake(number, folder):
 
 @pytest.mark.tutorials
 @pytest.mark.slow
-@pytest.mark.parametrize("number", [n for n, (chapters, _) in TUTORIAL_CHAPTERS.items() if chapters])
+@pytest.mark.parametrize("number", TAUGHT)
 def test_the_typical_mistake_prints_what_the_tutorial_shows(number, tmp_path):
     """The mistake's code, run through the command the tutorial gives, prints what it pastes."""
     printed, stdout, code, stderr = run_typical_mistake(number, tmp_path)
@@ -314,9 +316,7 @@ def test_the_typical_mistake_prints_what_the_tutorial_shows(number, tmp_path):
 def write_typical_mistakes():
     import tempfile
 
-    for number, (chapters, _) in TUTORIAL_CHAPTERS.items():
-        if not chapters:
-            continue
+    for number in TAUGHT:
         path = tutorial_path(number)
         text = path.read_text(encoding="utf-8")
         with tempfile.TemporaryDirectory() as folder:
