@@ -81,6 +81,15 @@ def col2im(cols: np.ndarray, x_shape, kh: int, kw: int, stride: int, padding: in
     return out
 
 
+def _fast(*arrays) -> bool:
+    """The Numba kernels run when selected and the arrays are float32/float64 (the dtypes they
+    are compiled for); other dtypes (float16) take the NumPy code, as under ``"numpy"``."""
+    return backend.current() == "numba" and all(a.dtype in _KERNEL_DTYPES for a in arrays)
+
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _unfold(x, kh, kw, stride, padding, fast):
     if fast:
         return kernels.unfold(x, (kh, kw), stride, padding)
@@ -107,7 +116,7 @@ class Conv2d(Function):
         n = x.shape[0]
         ho = (x.shape[2] + 2 * padding - kh) // stride + 1
         wo = (x.shape[3] + 2 * padding - kw) // stride + 1
-        ctx.fast = backend.current() == "numba"
+        ctx.fast = _fast(x, w)
         cols = _unfold(x, kh, kw, stride, padding, ctx.fast)  # (N, C*kh*kw, Ho*Wo)
         out = np.matmul(w.reshape(f, -1), cols)             # (N, F, Ho*Wo): already NCHW
         if b is not None:
@@ -154,7 +163,7 @@ class MaxPool2d(Function):
                 f"max_pool2d: kernel {k} and stride {s} do not fit input of shape {x.shape}"
             )
         ctx.meta = (x.shape, x.dtype, k, s)
-        ctx.fast = backend.current() == "numba"
+        ctx.fast = _fast(x)
         if ctx.fast:
             out, arg = kernels.max_pool2d_forward(x, k, s)
             ctx.save_for_backward(arg)
