@@ -405,3 +405,11 @@ def test_empty_batches_flatten_and_transpose_like_numpy():
     assert a.transpose().shape == a.transpose(None).shape == a.T.shape == (3, 2)
     with pytest.raises(ValueError, match="start_dim"):
         a.flatten(2)
+
+
+def test_matmul_batch_dimensions_that_do_not_broadcast_are_refused_cleanly():
+    # Found by the API fuzz: (2,1,1) @ (0,1,1) used to end in NumPy's own broadcasting error.
+    from minicompress.errors import InputError
+
+    with pytest.raises(InputError, match="batch dimensions do not broadcast"):
+        Tensor(np.ones((2, 1, 1))) @ Tensor(np.ones((0, 1, 1)))

@@ -124,6 +124,10 @@ class MatMul(Function):
             raise InputError("matmul needs arrays with at least one dimension")
         if a.shape[-1] != b.shape[0 if b.ndim == 1 else -2]:
             raise InputError(f"matmul shapes do not fit: {a.shape} @ {b.shape}")
+        try:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise InputError(f"matmul batch dimensions do not broadcast: {a.shape} @ {b.shape}") from None
         ctx.save_for_backward(a, b)
         return a @ b
 
