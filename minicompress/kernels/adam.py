@@ -10,6 +10,13 @@ per parameter per step, which stalls when other processes share the cores.
 No ``fastmath``: it lets the compiler assume there are no NaNs or infinities, so a NaN
 gradient could come out as anything. With IEEE semantics a NaN stays a NaN, as in the
 NumPy update (``Adam(fused=False)``, the readable default), and ``fit`` reports it.
+
+``error_model="numpy"``: with Numba's default ("python") every division first checks for a zero
+divisor to raise ``ZeroDivisionError``, and that branch keeps LLVM from vectorizing the loop
+(scalar ``vsqrtss``/``vdivss``, 2.4 ns per weight on this project's AVX-512 machine). With
+NumPy's error model the division follows IEEE (x/0 = inf, 0/0 = NaN, as the NumPy update gives)
+and the loop runs packed, 0.31 ns per weight on a 235,200-weight tensor, bit for bit the same
+results (no fastmath: no contraction, no reassociation).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from numba import njit
 from minicompress.errors import InputError
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _adam_kernel(w, g, m, v, b1, c1, b2, c2, step_size, inv_sqrt_bc2, eps, wd):
     for i in range(w.size):
         grad = g[i] + wd * w[i]
