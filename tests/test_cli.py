@@ -271,7 +271,9 @@ def test_a_model_file_with_weights_that_are_not_finite_reals_is_refused_by_every
         path = tmp_path / "bad.npz"
         arrays = dict(np.load(model_file))
         arrays["1.weight"] = np.array([None, 1], dtype=object)
-        np.savez(path, **arrays)  # allow_pickle=True by default when saving
+        # A hostile file: np.savez stores an object array as a pickle. Every command must refuse it
+        # without unpickling (load_model reads with allow_pickle=False).
+        np.savez(path, **arrays)
     else:
         bad = {"nan": np.where(np.arange(w.size).reshape(w.shape) == 7, np.nan, w),
                "inf": np.where(np.arange(w.size).reshape(w.shape) == 7, -np.inf, w),
