@@ -240,7 +240,7 @@ def asm_report():
 
         @njit
         def vnni_tile(a, b, c):
-            mk(a, 0, b, 0, c, 0, 0)
+            mk(a, 0, b, 0, c, 0, 0, np.zeros(4, np.int32), np.zeros(32, np.int32))
 
         a = np.zeros((4, 64), np.uint8)
         vnni_tile(a, np.zeros(64 * 32, np.int8), np.zeros((4, 32), np.int32))

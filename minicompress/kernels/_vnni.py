@@ -50,24 +50,33 @@ HAS_VNNI = {"avx512f", "avx512bw", "avx512vnni"} <= {
 
 
 def make_microkernel(mr, nv):
-    """Return an intrinsic ``mk(a, i0, b, boff, c, ci0, j0)`` computing one MR x (16 NV) tile.
+    """Return an intrinsic ``mk(a, i0, b, boff, c, ci0, j0, row_init, col_init)`` computing one
+    MR x (16 NV) tile.
 
     ``a`` : (M, Kpad) uint8, Kpad a multiple of 4; rows ``i0 .. i0 + mr - 1`` are used.
     ``b`` : 1-D int8, packed panels; the panel starts at byte ``boff`` and holds, for every
     k-quad q, ``16 nv`` columns x 4 bytes (column j's ``b[4q:4q + 4, j]``).
-    ``c`` : 2-D int32; ``c[ci0 + r, j0 : j0 + 16 nv]`` is overwritten with row ``i0 + r``'s dot
-    products (``c`` may be a small scratch tile, hence its own row offset ``ci0``).
+    ``c`` : 2-D int32; ``c[ci0 + r, j0 : j0 + 16 nv]`` is overwritten with
+    ``row_init[i0 + r] + col_init[j0 + j] + sum_k a[i0 + r, k] b[k, j]`` (``c`` may be a small
+    scratch tile, hence its own row offset ``ci0``; pass zeros as ``row_init``/``col_init`` for
+    the plain product).
+    ``row_init``, ``col_init`` : 1-D int32, the starting values of the accumulators. Starting
+    from the zero-point terms instead of 0 lets an int32 result go from the registers straight
+    to the output (:mod:`.gemm_tiles`). The sums wrap modulo 2**32 like every int32 addition
+    here, which changes no result that fits in int32.
     """
 
     @intrinsic
-    def mk(typingctx, a, i0, b, boff, c, ci0, j0):
-        sig = types.void(a, i0, b, boff, c, ci0, j0)
+    def mk(typingctx, a, i0, b, boff, c, ci0, j0, row_init, col_init):
+        sig = types.void(a, i0, b, boff, c, ci0, j0, row_init, col_init)
 
         def codegen(context, builder, signature, args):
-            a_v, i0_v, b_v, boff_v, c_v, ci0_v, j0_v = args
+            a_v, i0_v, b_v, boff_v, c_v, ci0_v, j0_v, row_v, col_v = args
             a_arr = context.make_array(signature.args[0])(context, builder, a_v)
             b_arr = context.make_array(signature.args[2])(context, builder, b_v)
             c_arr = context.make_array(signature.args[4])(context, builder, c_v)
+            row_arr = context.make_array(signature.args[7])(context, builder, row_v)
+            col_arr = context.make_array(signature.args[8])(context, builder, col_v)
             i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
             vec = ir.VectorType(i32, LANES)
             dpbusd = cgutils.get_or_insert_function(
@@ -93,16 +102,30 @@ def make_microkernel(mr, nv):
             undef = ir.Constant(vec, ir.Undefined)
             splat_mask = ir.Constant(vec, [0] * LANES)
 
+            def splat(value):  # one int32 in all 16 lanes
+                return builder.shuffle_vector(builder.insert_element(undef, value, ir.Constant(i32, 0)),
+                                              undef, splat_mask)
+
+            # the first accumulator set starts at row_init[i0 + r] + col_init[j0 + 16 v + lane]
+            row_base = builder.bitcast(row_arr.data, i32.as_pointer())
+            col_base = builder.bitcast(col_arr.data, i32.as_pointer())
+            col_vec = []
+            for v in range(nv):
+                col = builder.gep(col_base, [builder.add(j0_v, ir.Constant(i64, v * LANES))])
+                col_vec.append(builder.load(builder.bitcast(col, vec.as_pointer()), align=4))
+            for r in range(mr):
+                row_vec = splat(builder.load(builder.gep(row_base, [builder.add(i0_v, ir.Constant(i64, r))])))
+                for v in range(nv):
+                    builder.store(builder.add(row_vec, col_vec[v]), acc[0][r][v])
+
             def step(q, acc_set):
                 first = builder.mul(q, ir.Constant(i64, nv))
                 bvec = [builder.load(builder.gep(b_base, [builder.add(first, ir.Constant(i64, v))]),
                                      align=1) for v in range(nv)]
                 for r in range(mr):
-                    four_a = builder.load(builder.gep(a_rows[r], [q]), align=1)
-                    splat = builder.insert_element(undef, four_a, ir.Constant(i32, 0))
-                    splat = builder.shuffle_vector(splat, undef, splat_mask)
+                    four_a = splat(builder.load(builder.gep(a_rows[r], [q]), align=1))
                     for v in range(nv):
-                        dot = builder.call(dpbusd, [builder.load(acc_set[r][v]), splat, bvec[v]])
+                        dot = builder.call(dpbusd, [builder.load(acc_set[r][v]), four_a, bvec[v]])
                         builder.store(dot, acc_set[r][v])
 
             n_main = builder.udiv(n_quads, ir.Constant(i64, splits))

@@ -45,7 +45,22 @@ def _epilogue(src, i_lo, i_hi, j_lo, j_hi, row_term, col_term, scale, zp, lo, hi
     others are 1 x 1 dummies). One argument type for every output dtype means each kernel is
     compiled once, not once per dtype; an int8 result is stored as its two's-complement byte
     in the uint8 array, which the caller views as int8.
+
+    A whole panel is passed its width as the constant ``NR``: LLVM then turns each row into a few
+    straight zmm operations. Given the same 32 as a run-time width, the loop cost 3x more (0.54 vs
+    0.17 ms per 1024 x 1024 int32 output, alone) and, inside the GEMM, took 25% of the 1024^3
+    product's time (measured with a copy of the task loop, one thread).
     """
+    if j_hi - j_lo == NR:
+        _epilogue_block(src, i_lo, i_hi, j_lo, NR, row_term, col_term, scale, zp, lo, hi, relu, mode, outs)
+    else:
+        _epilogue_block(src, i_lo, i_hi, j_lo, j_hi - j_lo, row_term, col_term, scale, zp, lo, hi, relu, mode,
+                        outs)
+
+
+@njit(cache=True, inline="always")
+def _epilogue_block(src, i_lo, i_hi, j_lo, width, row_term, col_term, scale, zp, lo, hi, relu, mode, outs):
+    """:func:`_epilogue` on columns ``j_lo .. j_lo + width - 1``."""
     out_q, out_i, out_f = outs
     y_lo = np.float64(lo - zp - 1)  # clamping first keeps |y| < 2**51 and changes no result
     y_hi = np.float64(hi - zp + 1)
@@ -53,20 +68,22 @@ def _epilogue(src, i_lo, i_hi, j_lo, j_hi, row_term, col_term, scale, zp, lo, hi
     if mode == MODE_INT32:
         for i in range(i_lo, i_hi):
             r = row_term[i - i_lo]
-            for j in range(j_lo, j_hi):
-                out_i[i, j] = np.int64(src[i - i_lo, j - j_lo]) + r + col_term[j]
+            for jj in range(width):
+                out_i[i, j_lo + jj] = np.int64(src[i - i_lo, jj]) + r + col_term[j_lo + jj]
     elif mode == MODE_FLOAT:
         floor = 0.0 if relu else -np.inf
         for i in range(i_lo, i_hi):
             r = row_term[i - i_lo]
-            for j in range(j_lo, j_hi):
-                y = np.float64(np.int64(src[i - i_lo, j - j_lo]) + r + col_term[j]) * scale[j]
+            for jj in range(width):
+                j = j_lo + jj
+                y = np.float64(np.int64(src[i - i_lo, jj]) + r + col_term[j]) * scale[j]
                 out_f[i, j] = max(y, floor)
     else:
         for i in range(i_lo, i_hi):
             r = row_term[i - i_lo]
-            for j in range(j_lo, j_hi):
-                v = np.int64(src[i - i_lo, j - j_lo]) + r + col_term[j]
+            for jj in range(width):
+                j = j_lo + jj
+                v = np.int64(src[i - i_lo, jj]) + r + col_term[j]
                 y = min(max(np.float64(v) * scale[j], y_lo), y_hi)
                 q = (y + MAGIC) - MAGIC + zp
                 out_q[i, j] = np.int64(min(max(q, lo), hi))  # int64 -> uint8 keeps the low byte
@@ -119,24 +136,45 @@ def _n_tasks(m, n, row_block, panels_per_task):
     return ((m + row_block - 1) // row_block) * ((n_panels + panels_per_task - 1) // panels_per_task)
 
 
+@njit(cache=True, inline="always")
+def _panel(vnni, a_rows, b, off, c, ci0, j0, row_init, col_init):
+    """:func:`_panel_vnni` or, on CPUs without it, :func:`_panel_portable` (same contract)."""
+    if vnni:
+        _panel_vnni(a_rows, b, off, c, ci0, j0, row_init, col_init)
+    else:
+        _panel_portable(a_rows, b, off, c, ci0, j0, row_init, col_init)
+
+
 @njit(cache=True)
-def _task(task, vnni, a, flip, b, kpad, col_term, zb, scale, zp, lo, hi, relu, mode, outs, row_block,
-          panels_per_task):
-    """One (row block, panel group) task: for each 32-column panel, the int32 tile into an L1
-    scratch (VNNI or plain Numba), then the epilogue straight into ``outs``."""
+def _task(task, vnni, a, flip, b, kpad, col_term, col_init, zb, scale, zp, lo, hi, relu, mode, outs,
+          row_block, panels_per_task):
+    """One (row block, panel group) task.
+
+    Requantized or float output: for each 32-column panel, the int32 tile into an L1 scratch,
+    then the epilogue into ``outs``. int32 output: the accumulators start at the zero-point
+    terms (``row_term[i] + col_init[j]``, int32) and each whole panel's results go from the
+    registers straight to the output, with no tile and no second pass over it; only a last,
+    partial panel takes the tile. Both are exact: the sum wraps modulo 2**32, and the true
+    result fits in int32 (``|sum_k (a - za)(b - zb)| <= 255 * 255 * MAX_K < 2**31``).
+    Measured at 1024^3 on one thread (a copy of this loop): 450 GOP/s direct, 390 through
+    the tile, against 460 for the register tiles alone.
+    """
     n = col_term.shape[0]
     n_panels = (n + NR - 1) // NR
     n_groups = (n_panels + panels_per_task - 1) // panels_per_task
     i_lo, i_hi, p_lo, p_hi, a_rows, row_term = _task_setup(
         a, flip, kpad, zb, task, n_groups, row_block, n_panels, panels_per_task)
-    tile = np.empty((i_hi - i_lo, NR), dtype=np.int32)
+    rows = i_hi - i_lo
+    tile = np.empty((rows, NR), dtype=np.int32)
+    zero_rows, zero_cols = np.zeros(rows, dtype=np.int32), np.zeros(NR, dtype=np.int32)
+    row_init = row_term.astype(np.int32)  # wraps modulo 2**32, as the accumulators do
     for p in range(p_lo, p_hi):
-        if vnni:
-            _panel_vnni(a_rows, b, p * kpad * NR, tile)
+        j_lo, j_hi = p * NR, min(n, p * NR + NR)
+        if mode == MODE_INT32 and j_hi - j_lo == NR:
+            _panel(vnni, a_rows, b, p * kpad * NR, outs[1], i_lo, j_lo, row_init, col_init)
         else:
-            _panel_portable(a_rows, b, p * kpad * NR, tile)
-        _epilogue(tile, i_lo, i_hi, p * NR, min(n, p * NR + NR), row_term, col_term,
-                  scale, zp, lo, hi, relu, mode, outs)
+            _panel(vnni, a_rows, b, p * kpad * NR, tile, 0, 0, zero_rows, zero_cols)
+            _epilogue(tile, i_lo, i_hi, j_lo, j_hi, row_term, col_term, scale, zp, lo, hi, relu, mode, outs)
 
 
 @njit(cache=True, parallel=True)
@@ -144,9 +182,10 @@ def _qgemm_par(vnni, a, flip, b, kpad, col_sums, k, za, zb, bias, scale, zp, lo,
                outs, row_block, panels_per_task):
     """out = epilogue((a ^ flip) @ unpack(b)), tasks spread over threads; False if bad scale."""
     col_term, ok = _column_terms(col_sums, k, za, zb, bias, scale, mode)
+    col_init = col_term.astype(np.int32)
     if ok:
         for task in prange(_n_tasks(a.shape[0], col_sums.shape[0], row_block, panels_per_task)):
-            _task(task, vnni, a, flip, b, kpad, col_term, zb, scale, zp, lo, hi, relu, mode, outs,
+            _task(task, vnni, a, flip, b, kpad, col_term, col_init, zb, scale, zp, lo, hi, relu, mode, outs,
                   row_block, panels_per_task)
     return ok
 
@@ -156,8 +195,9 @@ def _qgemm_ser(vnni, a, flip, b, kpad, col_sums, k, za, zb, bias, scale, zp, lo,
                outs, row_block, panels_per_task):
     """:func:`_qgemm_par` on the calling thread: small products skip waking the threads."""
     col_term, ok = _column_terms(col_sums, k, za, zb, bias, scale, mode)
+    col_init = col_term.astype(np.int32)
     for task in range(_n_tasks(a.shape[0], col_sums.shape[0], row_block, panels_per_task) if ok else 0):
-        _task(task, vnni, a, flip, b, kpad, col_term, zb, scale, zp, lo, hi, relu, mode, outs,
+        _task(task, vnni, a, flip, b, kpad, col_term, col_init, zb, scale, zp, lo, hi, relu, mode, outs,
               row_block, panels_per_task)
     return ok
 

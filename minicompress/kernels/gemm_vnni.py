@@ -19,22 +19,24 @@ if HAS_VNNI:
     _mk1, _mk2, _mk3, _mk4 = (make_microkernel(mr, NV) for mr in range(1, MR + 1))
 
     @njit(cache=True, inline="always")
-    def _panel_vnni(a_rows, b, off, tile):
-        """tile[:rows, :NR] = a_rows (rows, Kpad) uint8 @ the packed panel at ``b[off:]``, in int32.
+    def _panel_vnni(a_rows, b, off, c, ci0, j0, row_init, col_init):
+        """c[ci0 + i, j0 + j] = row_init[i] + col_init[j0 + j] + (a_rows @ panel)[i, j], int32.
 
-        4-row VNNI register tiles, then one 3-, 2- or 1-row tile for the rest; the panel
-        (Kpad x 32 bytes) stays in L1 across them.
+        ``a_rows`` is (rows, Kpad) uint8, the panel the packed one at ``b[off:]``; ``c`` is
+        either a (rows, NR) scratch tile (``ci0 = j0 = 0``) or the output itself (a full panel
+        of columns ``j0 .. j0 + NR - 1``). 4-row VNNI register tiles, then one 3-, 2- or 1-row
+        tile for the rest.
         """
         rows = a_rows.shape[0]
         i = 0
         while i + MR <= rows:
-            _mk4(a_rows, i, b, off, tile, i, 0)
+            _mk4(a_rows, i, b, off, c, ci0 + i, j0, row_init, col_init)
             i += MR
         if rows - i == 3:
-            _mk3(a_rows, i, b, off, tile, i, 0)
+            _mk3(a_rows, i, b, off, c, ci0 + i, j0, row_init, col_init)
         elif rows - i == 2:
-            _mk2(a_rows, i, b, off, tile, i, 0)
+            _mk2(a_rows, i, b, off, c, ci0 + i, j0, row_init, col_init)
         elif rows - i == 1:
-            _mk1(a_rows, i, b, off, tile, i, 0)
+            _mk1(a_rows, i, b, off, c, ci0 + i, j0, row_init, col_init)
 else:  # no VNNI instruction to emit: the plain-Numba panel (same results)
     _panel_vnni = _panel_portable
