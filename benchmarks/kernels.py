@@ -1,6 +1,7 @@
 """Benchmark the Numba kernels against NumPy float32 BLAS (and PyTorch fbgemm when installed).
 
     python benchmarks/kernels.py [--quick] [--only-gemm] [--json PATH]
+    python benchmarks/kernels.py --asm | --peak
 
 For each (M, K, N) it times, best of N after a warm-up call (so Numba compilation is excluded):
 
@@ -28,7 +29,8 @@ NumPy im2col / col2im / max pool against the Numba kernels, ``speedup`` = t_nump
 
 The summary table at the end lists issue 13's targets with the measured value and a status.
 ``--only-gemm`` times just the two GEMM shapes of those targets (256x784x300 and 1024^3), for a
-quick check of a kernel change.
+quick check of a kernel change; ``--peak`` times the VNNI register tiles alone on one thread, the
+ceiling of the GEMM on one core.
 
 Environment: ``_common`` removes OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE for this process (they
 pin NumPy's OpenBLAS to older kernels) and the first line printed names the BLAS library,
@@ -255,6 +257,37 @@ def asm_report():
               + f"{len(re.findall('zmm', asm)):>7}{len(re.findall('ymm', asm)):>7}")
 
 
+def peak_report(tiles=((4, 2), (8, 2), (6, 4)), k=256, calls=20000):
+    """GOP/s of the VNNI register tile alone (--peak): one thread calls it ``calls`` times on the
+    same operands (an MR x K A sliver and a K x 16 NV panel, both in L1), so nothing but the
+    tile's own loop runs; the best of 5. This is the ceiling a GEMM on one core can approach."""
+    from numba import njit
+
+    from minicompress.kernels._vnni import HAS_VNNI, make_microkernel
+
+    if not HAS_VNNI:
+        print("no AVX-512 VNNI on this CPU: nothing to measure")
+        return
+    for mr, nv in tiles:
+        mk = make_microkernel(mr, nv)
+
+        @njit
+        def repeat(a, b, c, rows, cols, n, mk=mk):
+            for _ in range(n):
+                mk(a, 0, b, 0, c, 0, 0, rows, cols)
+
+        args = (np.ones((mr, k), np.uint8), np.ones(k * 16 * nv, np.int8), np.zeros((mr, 16 * nv), np.int32),
+                np.zeros(mr, np.int32), np.zeros(16 * nv, np.int32))
+        repeat(*args, 1)
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            repeat(*args, calls)
+            best = min(best, time.perf_counter() - t0)
+        print(f"register tile {mr} x {16 * nv}, K = {k}: {2 * mr * k * 16 * nv * calls / best / 1e9:.0f} GOP/s "
+              "(one thread)")
+
+
 def lenet_forward(repeats, seed):
     """{batch: (int8_ms, float32_ms, argmax agreement)}: the library's integer LeNet-300-100
     against the same float model in NumPy, at batch 1 and 256."""
@@ -340,6 +373,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer repeats, skip 1024^3")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON here")
     parser.add_argument("--no-torch", action="store_true", help="do not time PyTorch's fbgemm")
+    parser.add_argument("--peak", action="store_true",
+                        help="only the one-thread GOP/s of the VNNI register tiles on L1-resident operands")
     parser.add_argument("--only-gemm", action="store_true",
                         help="only the GEMM shapes of the targets (256x784x300, 1024^3), nothing else")
     parser.add_argument("--asm", action="store_true",
@@ -348,6 +383,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.asm:
         asm_report()
+        return 0
+    if args.peak:
+        peak_report()
         return 0
     repeats = 5 if args.quick else 30
     rng = np.random.default_rng(args.seed)

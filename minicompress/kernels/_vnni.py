@@ -1,19 +1,20 @@
 """The int8 micro-kernel: one AVX-512 VNNI ``vpdpbusd`` per 64 multiply-adds, written as LLVM IR.
 
 Why IR and not a plain Numba loop? LLVM's auto-vectorizer does not find ``vpdpbusd`` by itself.
-What it made of the plain loops (Numba 0.68 / LLVM 22 on this Xeon with AVX-512 VNNI;
-instruction counts from ``python benchmarks/kernels.py --asm``, speed on 256x784x300 with 2
-threads from ``python benchmarks/kernels.py``, on a quiet machine where NumPy's float32 sgemm
-ran at 317 GOP/s; when other jobs load the 2 cores these loops drop to 5-15 GOP/s):
+What it made of the plain loops (Numba 0.68 / LLVM 22 on this project's 2-core AMD EPYC with
+AVX-512 VNNI; instruction counts from ``python benchmarks/kernels.py --asm``, speed on
+256x784x300 with 2 threads from ``python benchmarks/kernels.py`` on 2026-11-29, a shared
+machine where NumPy's float32 sgemm ran at 193 GOP/s in the same run; when other jobs load the
+2 cores these loops drop to 5-15 GOP/s):
 
 * triple loop ``c[i, j] += int32(a[i, p]) * int32(b[p, j])``: vectorized over j with
   ``vpmaddwd``/``vpdpwssd`` on int32 lanes that each hold a single widened byte (so half of
   every multiplier idles), 256-bit ``ymm`` only (LLVM prefers 256-bit vectors on this CPU),
-  and the output row is loaded and stored again for every p: 72 GOP/s, 0.23x sgemm;
+  and the output row is loaded and stored again for every p: 83 GOP/s, 0.43x sgemm;
 * b packed in k-pairs so one lane sums ``a0*b0 + a1*b1``: ``vpmaddwd`` again, same waste,
-  plus shuffles to de-interleave: 16 GOP/s;
+  plus shuffles to de-interleave: 10 GOP/s;
 * dot-product form (reduce over k, b transposed): ``vpdpwssd`` on zero-extended bytes and a
-  horizontal sum per output: 65 GOP/s;
+  horizontal sum per output: 98 GOP/s;
 * a register tile of several scalar accumulators in plain Numba is widened to int64 by Numba's
   integer typing (``vpmuldq``/``vpaddq`` in its assembly; not timed).
 
@@ -23,14 +24,23 @@ per group of four k, loads ``NV`` vectors of packed B (16 columns x 4 int8), bro
 uint8 of each A row, and issues ``MR * NV`` ``vpdpbusd``: each lane adds
 ``sum_{t<4} uint8(a[i, 4q + t]) * int8(b[4q + t, j])`` to its int32 accumulator, exactly
 (no saturation, unlike ``vpmaddubsw``, whose int16 pair sums overflow at 2 * 255 * 127).
-The 4 x 32 tile's assembly is 24 ``vpdpbusd`` on ``zmm`` registers and nothing else of note.
-Measured with the same command (int32 output, ``gemm_s8s8s32``): 896 GOP/s on 256x784x300
-(2.8x sgemm) and 984 GOP/s on 1024^3 (2.7x), where PyTorch's fbgemm ran at 823 and 650-1170
-GOP/s; the fused uint8-output ``qlinear`` is 5-12% slower (the requantization epilogue).
+The 4 x 32 tile's assembly is 40 ``vpdpbusd`` (LLVM unrolls the loop over k-quads) on ``zmm``
+registers and nothing else of note.
+
+Measured. The tile alone (``python benchmarks/kernels.py --peak``: one thread, operands in L1):
+453-466 GOP/s for 4 x 32, 8 x 32 and 6 x 64 tiles alike: the ceiling of one core, which
+the shape of the tile does not move. So larger register tiles (fewer loads per ``vpdpbusd``) were
+tried and not kept, and so was blocking K in 128-512 chunks (a copy of the task loop, 1024^3 on
+one thread: no gain, the panel loop was not starved for data); what cost the time was writing
+the result, see :func:`.gemm_tiles._task`. The whole GEMM (``python benchmarks/kernels.py
+--only-gemm``, 2 threads, 5 runs on 2026-11-29 on the shared machine): ``gemm_s8s8s32`` at
+760-790 GOP/s on 256x784x300 and 857-904 GOP/s on 1024^3, 1.29-1.35x and 1.08-1.24x PyTorch's
+fbgemm timed in the same runs (561-609 and 712-793 GOP/s); the fused uint8-output ``qlinear``
+at 525-556 and 615-652 GOP/s (its requantization epilogue goes through an L1 tile).
 Tried and kept: splitting K over ``4 // mr`` accumulator sets for short tiles (no measurable
 change at batch 1, where reading the weights and the call overhead dominate). Not tried: AMX
-tiles (this CPU has AMX-INT8, but it needs OS permission and tile configuration, beyond a
-kernel a learner can read).
+tiles (this CPU has none; on CPUs with AMX-INT8 they need OS permission and tile configuration,
+beyond a kernel a learner can read).
 
 Caching: the kernels that call this code are cached with a stamp of every file of the package
 (:mod:`._cache`), so an edit here recompiles them.

@@ -7,10 +7,12 @@ the sign bit). The zero points are then folded in afterwards with the classic ex
 
     sum_k (a - za)(b - zb) = raw - zb * rowsum(a)_i - za * colsum(b)_j + K * za * zb,
 
-so the inner loop never sees a zero point (``za`` here includes the +128 shift). Each finished
-(rows x 32) int32 tile goes through :func:`_epilogue` while it is still in L1, so the int32
-matrix is never written out. :func:`_qgemm_par` / :func:`_qgemm_ser` run the tasks (block of 64
-rows, group of 32-column panels) on the threads or on the calling thread.
+so the inner loop never sees a zero point (``za`` here includes the +128 shift). For a
+requantized or float output each finished (rows x 32) int32 tile goes through :func:`_epilogue`
+while it is still in L1, so the int32 matrix is never written out; for an int32 output the
+accumulators start at the zero-point terms instead and are stored straight into the result
+(:func:`_task` says why and what it gained). :func:`_qgemm_par` / :func:`_qgemm_ser` run the
+tasks (block of 64 rows, group of 32-column panels) on the threads or on the calling thread.
 
 Rounding: round half to even, as ``np.rint`` (the epilogue uses the exact float64 trick
 ``(y + 1.5 * 2**52) - 1.5 * 2**52``, which vectorizes where a libm ``rint`` call does not).
@@ -45,22 +47,7 @@ def _epilogue(src, i_lo, i_hi, j_lo, j_hi, row_term, col_term, scale, zp, lo, hi
     others are 1 x 1 dummies). One argument type for every output dtype means each kernel is
     compiled once, not once per dtype; an int8 result is stored as its two's-complement byte
     in the uint8 array, which the caller views as int8.
-
-    A whole panel is passed its width as the constant ``NR``: LLVM then turns each row into a few
-    straight zmm operations. Given the same 32 as a run-time width, the loop cost 3x more (0.54 vs
-    0.17 ms per 1024 x 1024 int32 output, alone) and, inside the GEMM, took 25% of the 1024^3
-    product's time (measured with a copy of the task loop, one thread).
     """
-    if j_hi - j_lo == NR:
-        _epilogue_block(src, i_lo, i_hi, j_lo, NR, row_term, col_term, scale, zp, lo, hi, relu, mode, outs)
-    else:
-        _epilogue_block(src, i_lo, i_hi, j_lo, j_hi - j_lo, row_term, col_term, scale, zp, lo, hi, relu, mode,
-                        outs)
-
-
-@njit(cache=True, inline="always")
-def _epilogue_block(src, i_lo, i_hi, j_lo, width, row_term, col_term, scale, zp, lo, hi, relu, mode, outs):
-    """:func:`_epilogue` on columns ``j_lo .. j_lo + width - 1``."""
     out_q, out_i, out_f = outs
     y_lo = np.float64(lo - zp - 1)  # clamping first keeps |y| < 2**51 and changes no result
     y_hi = np.float64(hi - zp + 1)
@@ -68,22 +55,20 @@ def _epilogue_block(src, i_lo, i_hi, j_lo, width, row_term, col_term, scale, zp,
     if mode == MODE_INT32:
         for i in range(i_lo, i_hi):
             r = row_term[i - i_lo]
-            for jj in range(width):
-                out_i[i, j_lo + jj] = np.int64(src[i - i_lo, jj]) + r + col_term[j_lo + jj]
+            for j in range(j_lo, j_hi):
+                out_i[i, j] = np.int64(src[i - i_lo, j - j_lo]) + r + col_term[j]
     elif mode == MODE_FLOAT:
         floor = 0.0 if relu else -np.inf
         for i in range(i_lo, i_hi):
             r = row_term[i - i_lo]
-            for jj in range(width):
-                j = j_lo + jj
-                y = np.float64(np.int64(src[i - i_lo, jj]) + r + col_term[j]) * scale[j]
+            for j in range(j_lo, j_hi):
+                y = np.float64(np.int64(src[i - i_lo, j - j_lo]) + r + col_term[j]) * scale[j]
                 out_f[i, j] = max(y, floor)
     else:
         for i in range(i_lo, i_hi):
             r = row_term[i - i_lo]
-            for jj in range(width):
-                j = j_lo + jj
-                v = np.int64(src[i - i_lo, jj]) + r + col_term[j]
+            for j in range(j_lo, j_hi):
+                v = np.int64(src[i - i_lo, j - j_lo]) + r + col_term[j]
                 y = min(max(np.float64(v) * scale[j], y_lo), y_hi)
                 q = (y + MAGIC) - MAGIC + zp
                 out_q[i, j] = np.int64(min(max(q, lo), hi))  # int64 -> uint8 keeps the low byte
@@ -156,8 +141,9 @@ def _task(task, vnni, a, flip, b, kpad, col_term, col_init, zb, scale, zp, lo, h
     registers straight to the output, with no tile and no second pass over it; only a last,
     partial panel takes the tile. Both are exact: the sum wraps modulo 2**32, and the true
     result fits in int32 (``|sum_k (a - za)(b - zb)| <= 255 * 255 * MAX_K < 2**31``).
-    Measured at 1024^3 on one thread (a copy of this loop): 450 GOP/s direct, 390 through
-    the tile, against 460 for the register tiles alone.
+    ``gemm_s8s8s32`` at 1024^3 on one thread (``NUMBA_NUM_THREADS=1``): 280-290 GOP/s through
+    the tile and the epilogue, 400-410 straight to the output, 460 for the register tiles
+    alone writing nothing (the micro-kernel's peak here).
     """
     n = col_term.shape[0]
     n_panels = (n + NR - 1) // NR

@@ -3,10 +3,10 @@
 With AVX-512 VNNI (the micro-kernel is emitted as LLVM IR in :mod:`._vnni`) a 4 x 32 tile of
 int32 accumulators advances by ``vpdpbusd``, 64 multiply-adds per instruction. ``prange`` runs
 over tasks = (block of 64 rows, group of 32-column panels) in :mod:`.gemm_tiles`, which calls
-:func:`_panel_vnni` for each 32-column panel and requantizes the finished tile while it is still
-in L1. :mod:`.gemm_portable` computes the same tiles in plain Numba on other CPUs (and stands in
-for :func:`_panel_vnni` there), and :func:`~minicompress.kernels.gemm_reference` is the oracle
-of both.
+:func:`_panel_vnni` for each 32-column panel and either requantizes the finished tile while it is
+still in L1 or, for an int32 result, has the tiles stored straight into the output.
+:mod:`.gemm_portable` computes the same tiles in plain Numba on other CPUs (and stands in for
+:func:`_panel_vnni` there), and :func:`~minicompress.kernels.gemm_reference` is the oracle of both.
 """
 
 from numba import njit
