@@ -32,8 +32,9 @@ Measured. The tile alone (``python benchmarks/kernels.py --peak``: one thread, o
 the shape of the tile does not move. So larger register tiles (fewer loads per ``vpdpbusd``) were
 tried and not kept, and so was blocking K in 128-512 chunks (a copy of the task loop, 1024^3 on
 one thread: no gain, the panel loop was not starved for data); what cost the time was writing
-the result, see :func:`.gemm_tiles._task`. The whole GEMM (``python benchmarks/kernels.py --only-gemm`` three times and
-``python benchmarks/kernels.py`` once, 2 threads, 2026-11-29, the machine idle or nearly):
+the result, see :func:`.gemm_tiles._task`. The whole GEMM (``python benchmarks/kernels.py
+--only-gemm`` three times and ``python benchmarks/kernels.py`` once, 2 threads, 2026-11-29, the
+machine idle or nearly):
 ``gemm_s8s8s32`` at 747-788 GOP/s on 256x784x300 and 816-861 GOP/s on 1024^3, 1.29-1.41x and
 1.16-1.24x PyTorch's fbgemm timed in the same runs (538-609 and 656-737 GOP/s; 1.08-1.24x at
 1024^3 in five more runs while other jobs used the machine); the fused uint8-output ``qlinear``
