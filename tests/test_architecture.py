@@ -29,14 +29,16 @@ ROOT_UNIT = "minicompress"  # the package's own __init__.py
 # ``minicompress/rng.py``). "<layers 0-N>" means every package of layers 0 to N. Packages
 # that do not exist (yet) in a branch are allowed: the table also holds the planned ones.
 PACKAGES = {
-    ROOT_UNIT: (0, "`minicompress/__init__.py`: `manual_seed`, `initial_seed` (from `rng`, on first use)",
-                ("rng",)),
+    ROOT_UNIT: (0, "`minicompress/__init__.py`: `manual_seed`, `initial_seed` (from `rng`), "
+                   "`set_num_threads`, `get_num_threads` (from `kernels.threads`), on first use",
+                ("rng", "kernels")),
     "errors": (0, "`InputError` (a `ValueError`) and `InputTypeError`: the one error type for bad user input",
                ()),
     "rng": (0, "the package generator: `manual_seed`, `seed=None` draws from it; seed/Generator -> Generator",
             ("errors",)),
     "kernels": (0, "**the engine's fast backend**: Numba kernels on plain arrays (int8 GEMM, CSR x dense, "
-                   "im2col, fused Adam, conv/pool) and their NumPy oracles", ("errors",)),
+                   "im2col, fused Adam, conv/pool, the threads conv splits a batch over) and their NumPy oracles",
+                ("errors",)),
     "data": (0, "mnist10k (shipped), IDX / CIFAR-10 readers, `DataLoader`, transforms; NumPy arrays only",
              ("errors", "rng")),
     "engine": (1, "`Tensor`, `Function`, the ops, `conv2d`/`max_pool2d`, `gradcheck`; runs on `kernels` "

@@ -233,7 +233,10 @@ print(f"im2col {cols.shape}, conv as GEMM vs direct loop: max diff "
 # passes over the batch; `minicompress.kernels.unfold`, `fold` and `max_pool2d_forward` /
 # `max_pool2d_backward` do the same arithmetic in one pass each. The NumPy code stays: it is the
 # oracle the kernels are tested against, and `minicompress.engine.backend` switches between
-# them (as minitorch keeps `tensor_ops` beside `fast_ops`). The numbers are the same:
+# them (as minitorch keeps `tensor_ops` beside `fast_ops`). The fast convolution also cuts the
+# batch into one slice per thread (`minicompress.set_num_threads`, as in PyTorch) and runs each
+# slice's unfold and matrix products at once; the sums over the batch are made afterwards, in
+# image order, so the thread count changes the speed, never the numbers. The numbers are the same:
 
 # %%
 import minicompress.engine.functional as F  # noqa: E402
@@ -351,7 +354,8 @@ print(f"batch 1: qlinear chain {1e3 * best_ms(lambda: chain(xs)):.1f} us, one ca
 #    machine? Plot the speed-up against density (save it under `tutorials/figures/`).
 # 5. Build the integer LeNet-300-100 forward yourself from `quantize` and three `qlinear`
 #    calls and compare it with `python benchmarks/kernels.py --quick` ("forward").
-# 6. In `minicompress/kernels/pool.py`, make `_take` keep the *last* maximum (`>=` instead of
-#    `>`). Which test fails, and why does the gradient check alone not notice on random inputs?
+# 6. In `minicompress/kernels/pool.py`, make the general kernel's `_take` keep the *last* maximum
+#    (`>=` instead of `>`). Which test fails, and why does the gradient check alone not notice on
+#    random inputs? (LeNet's 2 x 2 pooling at stride 2 runs `_forward_2x2`, which is untouched.)
 # 7. Time one LeNet-5 training epoch under `backend.using("numpy")` and under the default, with
 #    `python -m cProfile -s tottime`: which functions left the top of the profile?

@@ -82,24 +82,14 @@ def col2im(cols: np.ndarray, x_shape, kh: int, kw: int, stride: int, padding: in
 
 
 def _fast(*arrays) -> bool:
-    """The Numba kernels run when selected and the arrays are float32/float64 (the dtypes they
-    are compiled for); other dtypes (float16) take the NumPy code, as under ``"numpy"``."""
-    return backend.current() == "numba" and all(a.dtype in _KERNEL_DTYPES for a in arrays)
+    """The Numba kernels run when selected and the arrays share one dtype, float32 or float64
+    (the dtypes they are compiled for); others (float16, or a float32 weight on float64 data,
+    which NumPy promotes) take the NumPy code, as under ``"numpy"``."""
+    dtypes = {a.dtype for a in arrays if a is not None}
+    return backend.current() == "numba" and len(dtypes) == 1 and dtypes <= set(_KERNEL_DTYPES)
 
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _unfold(x, kh, kw, stride, padding, fast):
-    if fast:
-        return kernels.unfold(x, (kh, kw), stride, padding)
-    return im2col(x, kh, kw, stride, padding)
-
-
-def _fold(cols, x_shape, kh, kw, stride, padding, out_hw, fast):
-    if fast:
-        return kernels.fold(cols, x_shape[2:], (kh, kw), stride, padding)
-    return col2im(cols, x_shape, kh, kw, stride, padding, out_hw)
 
 
 class Conv2d(Function):
@@ -116,13 +106,17 @@ class Conv2d(Function):
         n = x.shape[0]
         ho = (x.shape[2] + 2 * padding - kh) // stride + 1
         wo = (x.shape[3] + 2 * padding - kw) // stride + 1
-        ctx.fast = _fast(x, w)
-        cols = _unfold(x, kh, kw, stride, padding, ctx.fast)  # (N, C*kh*kw, Ho*Wo)
-        out = np.matmul(w.reshape(f, -1), cols)             # (N, F, Ho*Wo): already NCHW
+        ctx.fast = _fast(x, w, b)
+        ctx.meta = (x.shape, stride, padding, ho, wo, b is not None)
+        if ctx.fast:  # the same products, the batch split over threads (kernels.conv)
+            out, cols = kernels.conv2d_forward(x, w, b, stride, padding)
+            ctx.save_for_backward(cols, w)
+            return out
+        cols = im2col(x, kh, kw, stride, padding)   # (N, C*kh*kw, Ho*Wo)
+        out = np.matmul(w.reshape(f, -1), cols)     # (N, F, Ho*Wo): already NCHW
         if b is not None:
             out += b[:, None]
         ctx.save_for_backward(cols, w)
-        ctx.meta = (x.shape, stride, padding, ho, wo, b is not None)
         return out.reshape(n, f, ho, wo)
 
     @staticmethod
@@ -132,13 +126,15 @@ class Conv2d(Function):
         f, c, kh, kw = w.shape
         g3 = np.ascontiguousarray(grad).reshape(grad.shape[0], f, ho * wo)
         needs = ctx.needs_input_grad
-        gx = gw = gb = None
-        if needs[0]:
-            gx = _fold(np.matmul(w.reshape(f, -1).T, g3), x_shape, kh, kw, stride, padding, (ho, wo), ctx.fast)
-        if needs[1]:
+        gb = None
+        if ctx.fast:  # the same products, the batch split over threads (kernels.conv)
+            gx, gw = kernels.conv2d_backward(grad, cols, w, x_shape[2:], stride, padding, needs[0], needs[1])
+        else:
+            gx = col2im(np.matmul(w.reshape(f, -1).T, g3), x_shape, kh, kw, stride, padding,
+                        (ho, wo)) if needs[0] else None
             # sum_n cols[n] @ g3[n].T, (C*kh*kw, F) per image, transposed at the end: BLAS ran
             # this shape faster than sum_n g3[n] @ cols[n].T in our trials on LeNet-5's conv2
-            gw = np.matmul(cols, g3.transpose(0, 2, 1)).sum(axis=0).T.reshape(w.shape)
+            gw = np.matmul(cols, g3.transpose(0, 2, 1)).sum(axis=0).T.reshape(w.shape) if needs[1] else None
         if has_bias:
             gb = g3.sum(axis=(0, 2)) if needs[2] else None
             return gx, gw, gb

@@ -19,6 +19,14 @@ engine's readable im2col / col2im / max pool, their oracles).
     im2col of a float batch, PyTorch's ``F.unfold`` layout.
 ``fold(cols, output_size, kernel_size, stride=1, padding=0) -> (N, C, H, W)``
     col2im, the adjoint of ``unfold`` (overlaps added in kernel-offset order).
+``conv2d_forward(x, weight, bias=None, stride=1, padding=0) -> (out, cols)``
+    The engine's convolution, ``W.reshape(F, -1) @ unfold(x)[n] + b`` per image, the batch
+    split over threads (:mod:`.threads`); ``cols`` is kept for the backward pass.
+``conv2d_backward(grad, cols, weight, input_size, stride=1, padding=0, input_grad=True, weight_grad=True)``
+    ``(grad_x, grad_w)``, the same products as the engine's NumPy code, split the same way.
+``set_num_threads(n)``, ``get_num_threads()``, ``parallel_for(fn, n, work)`` (``threads``)
+    The threads those ops use: the cores available, or ``$MINICOMPRESS_NUM_THREADS``. Results
+    do not depend on the number.
 ``max_pool2d_forward(x, kernel_size, stride) -> (out, arg)``
     Max over windows, with the offset of each window's first maximum (``argmax_dtype(k)``).
 ``max_pool2d_backward(grad, arg, x_shape, kernel_size, stride) -> (N, C, H, W)``
@@ -96,7 +104,7 @@ Oracles (``minicompress.kernels.reference``)
 
 from . import _cache  # noqa: F401  (first, before any kernel is defined: see its docstring)
 from ._checks import MAX_K
-from .conv import fold, unfold
+from .conv import conv2d_backward, conv2d_forward, fold, unfold
 from .gemm import PackedWeights, gemm_s8s8s32, gemm_u8s8s32, pack_weights, qlinear, requantize
 from .im2col import im2col
 from .integer_network import (
@@ -125,6 +133,7 @@ from .sparse_network import (
     sparse_network_forward,
     sparse_network_reference,
 )
+from .threads import get_num_threads, parallel_for, set_num_threads
 
 __all__ = [
     "IntegerNetwork",
@@ -136,6 +145,8 @@ __all__ = [
     "SparseNetwork",
     "argmax_dtype",
     "check_network_input",
+    "conv2d_backward",
+    "conv2d_forward",
     "csr_linear",
     "csr_matmul",
     "csr_matmul_reference",
@@ -143,11 +154,13 @@ __all__ = [
     "gemm_reference",
     "gemm_s8s8s32",
     "gemm_u8s8s32",
+    "get_num_threads",
     "im2col",
     "im2col_reference",
     "max_pool2d_backward",
     "max_pool2d_forward",
     "pack_weights",
+    "parallel_for",
     "qlinear",
     "qlinear_reference",
     "quantize",
@@ -155,6 +168,7 @@ __all__ = [
     "requantize",
     "requantize_reference",
     "run_network_unchecked",
+    "set_num_threads",
     "pack_sparse_network",
     "sparse_network_forward",
     "sparse_network_reference",

@@ -18,10 +18,13 @@ loops have no bounds tests (a loop with a test per pixel did not vectorize and r
 times slower in our trials). ``python benchmarks/kernels.py`` times both back ends on LeNet-5's
 shapes (table "op (engine backend)").
 
-Threads: these loops run on the calling thread. They sit between BLAS calls in every training
-step; on 2 cores, Numba's OpenMP threads and OpenBLAS's threads, each spinning for a while
+Threads: :func:`conv2d_forward` and :func:`conv2d_backward`, the engine's convolution, cut the
+batch into one slice per thread (:mod:`.threads`) and run, per slice, the column kernel and the
+slice's matrix products, which release the GIL (the kernels are ``nogil``). The loops themselves
+have no ``prange``: Numba's OpenMP threads and OpenBLAS's threads, each spinning for a while
 after its own call, made LeNet-5 training several times slower when both were parallel (in our
-trials on the shared machine). The matrix products keep BLAS's threads.
+trials on the 2-core machine). The products are made image by image, as the single-threaded
+``np.matmul`` of the whole batch makes them, so the results are the same at any thread count.
 """
 
 import numpy as np
@@ -30,11 +33,12 @@ from numba import njit
 from minicompress.errors import InputError
 
 from ._checks import as_nd, pair
+from .threads import parallel_for
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _patches(xp, cols, kh, kw, sh, sw, oh, ow, adjoint):
     """Walk the index map ``cols[b, (c*kh + ki)*kw + kj, y*ow + xo] <-> xp[b, c, y*sh + ki, xo*sw + kj]``
     (``xp`` padded) in (ki, kj) order: copy ``xp`` into ``cols`` (unfold), or, with ``adjoint``,
@@ -70,6 +74,16 @@ def _geometry(h, w, kernel_size, stride, padding):
     return kh, kw, sh, sw, ph, pw, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
 
 
+def _padded(x, ph, pw):
+    """``x`` with a zero border of ``ph`` rows and ``pw`` columns (``x`` itself without one)."""
+    if not (ph or pw):
+        return x
+    n, c, h, w = x.shape
+    xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    xp[:, :, ph:ph + h, pw:pw + w] = x
+    return xp
+
+
 def unfold(x, kernel_size, stride=1, padding=0):
     """im2col of a float batch: (N, C, H, W) -> (N, C*KH*KW, OH*OW), zero padding.
 
@@ -88,10 +102,8 @@ def unfold(x, kernel_size, stride=1, padding=0):
     x = as_nd(x, "x", _FLOATS, 4, "(N, C, H, W)")
     n, c, h, w = x.shape
     kh, kw, sh, sw, ph, pw, oh, ow = _geometry(h, w, kernel_size, stride, padding)
-    if ph or pw:
-        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     out = np.empty((n, c * kh * kw, oh * ow), dtype=x.dtype)
-    _patches(x, out, kh, kw, sh, sw, oh, ow, False)
+    _patches(_padded(x, ph, pw), out, kh, kw, sh, sw, oh, ow, False)
     return out
 
 
@@ -119,10 +131,106 @@ def fold(cols, output_size, kernel_size, stride=1, padding=0):
         raise InputError(f"cols must have shape (N, C*{kh * kw}, {oh * ow}) for output_size {(h, w)}; "
                          f"got {cols.shape}")
     out = np.zeros((n, rows // (kh * kw), h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
-    _patches(out, cols, kh, kw, sh, sw, oh, ow, True)
+    _patches(out, cols, kh, kw, sh, sw, oh, ow, True)  # onto zeros, so the padding can be cut off
     if ph or pw:
         out = np.ascontiguousarray(out[:, :, ph:ph + h, pw:pw + w])
     return out
 
 
-__all__ = ["fold", "unfold"]
+def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
+    """The engine's convolution: ``out[n] = W.reshape(F, -1) @ unfold(x)[n] + b``, image by image.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    weight : ndarray, shape (F, C, KH, KW), dtype of x
+    bias : ndarray, shape (F,), dtype of x, optional
+    stride, padding : int or pair, as for :func:`unfold`
+
+    Returns
+    -------
+    out : ndarray, shape (N, F, OH, OW)
+    cols : ndarray, shape (N, C*KH*KW, OH*OW)
+        ``unfold(x)``, kept by the engine for :func:`conv2d_backward`.
+    """
+    x = as_nd(x, "x", _FLOATS, 4, "(N, C, H, W)")
+    weight = as_nd(weight, "weight", (x.dtype,), 4, "(F, C, KH, KW)")
+    f, c, kh, kw = weight.shape
+    n = x.shape[0]
+    if x.shape[1] != c:
+        raise InputError(f"x has {x.shape[1]} channels but the weight expects {c}")
+    if bias is not None:
+        bias = as_nd(bias, "bias", (x.dtype,), 1, "(F,)")
+        if bias.shape != (f,):
+            raise InputError(f"bias must have shape ({f},); got {bias.shape}")
+    _, _, sh, sw, ph, pw, oh, ow = _geometry(x.shape[2], x.shape[3], (kh, kw), stride, padding)
+    xp = _padded(x, ph, pw)
+    w2 = weight.reshape(f, -1)
+    cols = np.empty((n, c * kh * kw, oh * ow), dtype=x.dtype)
+    out = np.empty((n, f, oh * ow), dtype=x.dtype)
+
+    def images(lo, hi):  # checks done above: the slice holds the GIL as little as possible
+        _patches(xp[lo:hi], cols[lo:hi], kh, kw, sh, sw, oh, ow, False)
+        np.matmul(w2, cols[lo:hi], out=out[lo:hi])
+        if bias is not None:
+            out[lo:hi] += bias[:, None]
+
+    parallel_for(images, n, cols.size * (f + 1))
+    return out.reshape(n, f, oh, ow), cols
+
+
+def conv2d_backward(grad, cols, weight, input_size, stride=1, padding=0, input_grad=True,
+                    weight_grad=True):
+    """Gradients of :func:`conv2d_forward` with respect to its input and weight.
+
+    Parameters
+    ----------
+    grad : ndarray, shape (N, F, OH, OW), float32 or float64
+    cols : ndarray, shape (N, C*KH*KW, OH*OW), dtype of grad
+        The ``cols`` :func:`conv2d_forward` returned.
+    weight : ndarray, shape (F, C, KH, KW), dtype of grad
+    input_size : (H, W)
+    stride, padding : as given to :func:`conv2d_forward`
+    input_grad, weight_grad : bool
+        Which gradients to compute (the other is returned as ``None``).
+
+    Returns
+    -------
+    grad_x : ndarray, shape (N, C, H, W), or None
+        ``fold(W.reshape(F, -1).T @ grad[n])`` per image.
+    grad_w : ndarray, shape (F, C, KH, KW), or None
+        ``sum_n cols[n] @ grad[n].T``, transposed: the products per image on the threads, then
+        their sum in image order on the calling thread.
+    """
+    grad = as_nd(grad, "grad", _FLOATS, 4, "(N, F, OH, OW)")
+    cols = as_nd(cols, "cols", (grad.dtype,), 3, "(N, C*KH*KW, OH*OW)")
+    weight = as_nd(weight, "weight", (grad.dtype,), 4, "(F, C, KH, KW)")
+    f, c, kh, kw = weight.shape
+    n, _, oh, ow = grad.shape
+    h, w = (int(v) for v in input_size)
+    if grad.shape[1] != f or cols.shape != (n, c * kh * kw, oh * ow):
+        raise InputError(f"grad {grad.shape}, cols {cols.shape} and weight {weight.shape} do not "
+                         "come from one conv2d_forward")
+    _, _, sh, sw, ph, pw, _, _ = _geometry(h, w, (kh, kw), stride, padding)
+    g3 = grad.reshape(n, f, oh * ow)
+    w2t = weight.reshape(f, -1).T
+    grad_xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=grad.dtype) if input_grad else None
+    per_image = np.empty((n, c * kh * kw, f), dtype=grad.dtype) if weight_grad else None
+
+    def images(lo, hi):
+        if input_grad:  # fold(W.T @ g) into the zero-padded gradient, as fold does
+            _patches(grad_xp[lo:hi], np.matmul(w2t, g3[lo:hi]), kh, kw, sh, sw, oh, ow, True)
+        if weight_grad:
+            # cols[n] @ g3[n].T, (C*KH*KW, F): BLAS ran this shape faster than g3[n] @ cols[n].T
+            # on LeNet-5's conv2 in our trials
+            np.matmul(cols[lo:hi], g3[lo:hi].transpose(0, 2, 1), out=per_image[lo:hi])
+
+    parallel_for(images, n, cols.size * (input_grad + weight_grad) * (f + 1))
+    grad_x = None
+    if input_grad:
+        grad_x = np.ascontiguousarray(grad_xp[:, :, ph:ph + h, pw:pw + w]) if (ph or pw) else grad_xp
+    grad_w = per_image.sum(axis=0).T.reshape(weight.shape) if weight_grad else None
+    return grad_x, grad_w
+
+
+__all__ = ["conv2d_backward", "conv2d_forward", "fold", "unfold"]
