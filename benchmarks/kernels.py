@@ -1,6 +1,7 @@
 """Benchmark the Numba kernels against NumPy float32 BLAS (and PyTorch fbgemm when installed).
 
-    python benchmarks/kernels.py [--quick] [--json PATH]
+    python benchmarks/kernels.py [--quick] [--only-gemm] [--json PATH]
+    python benchmarks/kernels.py --asm | --peak
 
 For each (M, K, N) it times, best of N after a warm-up call (so Numba compilation is excluded):
 
@@ -27,6 +28,9 @@ model as plain NumPy (``x @ W.T + b``, ReLU) against the library's integer model
 NumPy im2col / col2im / max pool against the Numba kernels, ``speedup`` = t_numpy / t_numba.
 
 The summary table at the end lists issue 13's targets with the measured value and a status.
+``--only-gemm`` times just the two GEMM shapes of those targets (256x784x300 and 1024^3), for a
+quick check of a kernel change; ``--peak`` times the VNNI register tiles alone on one thread, the
+ceiling of the GEMM on one core.
 
 Environment: ``_common`` removes OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE for this process (they
 pin NumPy's OpenBLAS to older kernels) and the first line printed names the BLAS library,
@@ -240,7 +244,7 @@ def asm_report():
 
         @njit
         def vnni_tile(a, b, c):
-            mk(a, 0, b, 0, c, 0, 0)
+            mk(a, 0, b, 0, c, 0, 0, np.zeros(4, np.int32), np.zeros(32, np.int32))
 
         a = np.zeros((4, 64), np.uint8)
         vnni_tile(a, np.zeros(64 * 32, np.int8), np.zeros((4, 32), np.int32))
@@ -251,6 +255,37 @@ def asm_report():
         counts = [len(re.findall(rf"\b{n}", asm)) for n in names]
         print(f"{name:<24}" + "".join(f"{c:>10}" for c in counts)
               + f"{len(re.findall('zmm', asm)):>7}{len(re.findall('ymm', asm)):>7}")
+
+
+def peak_report(tiles=((4, 2), (8, 2), (6, 4)), k=256, calls=20000):
+    """GOP/s of the VNNI register tile alone (--peak): one thread calls it ``calls`` times on the
+    same operands (an MR x K A sliver and a K x 16 NV panel, both in L1), so nothing but the
+    tile's own loop runs; the best of 5. This is the ceiling a GEMM on one core can approach."""
+    from numba import njit
+
+    from minicompress.kernels._vnni import HAS_VNNI, make_microkernel
+
+    if not HAS_VNNI:
+        print("no AVX-512 VNNI on this CPU: nothing to measure")
+        return
+    for mr, nv in tiles:
+        mk = make_microkernel(mr, nv)
+
+        @njit
+        def repeat(a, b, c, rows, cols, n, mk=mk):
+            for _ in range(n):
+                mk(a, 0, b, 0, c, 0, 0, rows, cols)
+
+        args = (np.ones((mr, k), np.uint8), np.ones(k * 16 * nv, np.int8), np.zeros((mr, 16 * nv), np.int32),
+                np.zeros(mr, np.int32), np.zeros(16 * nv, np.int32))
+        repeat(*args, 1)
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            repeat(*args, calls)
+            best = min(best, time.perf_counter() - t0)
+        print(f"register tile {mr} x {16 * nv}, K = {k}: {2 * mr * k * 16 * nv * calls / best / 1e9:.0f} GOP/s "
+              "(one thread)")
 
 
 def lenet_forward(repeats, seed):
@@ -324,6 +359,7 @@ def conv_backends(repeats, seed):
     return {name: (t[name + "|numpy"] * 1e3, t[name + "|numba"] * 1e3) for name in pairs}
 
 
+GEMM_TARGET_SHAPES = ((256, 784, 300), (1024, 1024, 1024))  # the shapes of the two GEMM targets
 TARGETS = [  # (what, measured key, bound): issue 13
     ("int8 LeNet-300-100 forward, batch 1, speedup over float32 NumPy", "forward_b1", 2.0),
     ("int8 LeNet-300-100 forward, batch 256, speedup over float32 NumPy", "forward_b256", 2.0),
@@ -337,6 +373,10 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer repeats, skip 1024^3")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON here")
     parser.add_argument("--no-torch", action="store_true", help="do not time PyTorch's fbgemm")
+    parser.add_argument("--peak", action="store_true",
+                        help="only the one-thread GOP/s of the VNNI register tiles on L1-resident operands")
+    parser.add_argument("--only-gemm", action="store_true",
+                        help="only the GEMM shapes of the targets (256x784x300, 1024^3), nothing else")
     parser.add_argument("--asm", action="store_true",
                         help="only count SIMD instructions in the generated assembly of each variant")
     add_seed(parser)
@@ -344,10 +384,15 @@ def main(argv=None):
     if args.asm:
         asm_report()
         return 0
+    if args.peak:
+        peak_report()
+        return 0
     repeats = 5 if args.quick else 30
     rng = np.random.default_rng(args.seed)
     print(blas_line())
     shapes = [s for s in SHAPES if not (args.quick and s[0] * s[1] * s[2] > 10**8)]
+    if args.only_gemm:
+        shapes = [s for s in shapes if s in GEMM_TARGET_SHAPES]
     fb = None if args.no_torch else fbgemm_times(shapes, repeats, args.seed)
     results = []
     print(f"{'kernel':<15}{'M x K x N':>18}{'GOP/s':>10}{'x sgemm':>10}{'x fbgemm':>10}")
@@ -357,6 +402,8 @@ def main(argv=None):
             rf = row["ratio_to_fbgemm"]
             print(f"{row['kernel']:<15}{f'{m}x{k}x{n}':>18}{row['gops']:>10.1f}"
                   f"{row['ratio_to_sgemm']:>10.2f}{'-' if rf is None else f'{rf:.2f}':>10}")
+    if args.only_gemm:
+        return _summary(args, results, None, None)
     if not args.quick:
         t_sg = next(r for r in results if r["kernel"] == "sgemm" and r["shape"] == [256, 784, 300])
         t_sgemm = 2.0 * 256 * 784 * 300 / (t_sg["gops"] * 1e9)
@@ -379,9 +426,16 @@ def main(argv=None):
         print(f"LeNet-300-100 forward, {b.replace('_', ' ')}: int8 {r['int8_ms']:.4f} ms, float32 "
               f"{r['float32_ms']:.4f} ms, int8 is {r['speedup']:.2f}x as fast; argmax agreement "
               f"{r['argmax_agreement']:.3f}")
-    measured = {"forward_b1": forward["batch_1"]["speedup"], "forward_b256": forward["batch_256"]["speedup"]}
-    for key, shape in (("gemm_256", [256, 784, 300]), ("gemm_1024", [1024, 1024, 1024])):
-        row = next((r for r in results if r["kernel"] == "gemm_s8s8s32" and r["shape"] == shape), None)
+    return _summary(args, results, forward, conv)
+
+
+def _summary(args, results, forward, conv):
+    """Print the targets' table and write the JSON; ``forward``/``conv`` None when not measured."""
+    measured = {"forward_b1": None, "forward_b256": None}
+    if forward is not None:
+        measured = {"forward_b1": forward["batch_1"]["speedup"], "forward_b256": forward["batch_256"]["speedup"]}
+    for key, shape in zip(("gemm_256", "gemm_1024"), GEMM_TARGET_SHAPES):
+        row = next((r for r in results if r["kernel"] == "gemm_s8s8s32" and tuple(r["shape"]) == shape), None)
         measured[key] = None if row is None else row["ratio_to_fbgemm"]
     summary = [{"target": what, "measured": measured[key], "bound": f">= {bound}",
                 "status": "-" if measured[key] is None else ("met" if measured[key] >= bound else "MISSED")}
@@ -389,7 +443,7 @@ def main(argv=None):
     print()
     table(summary, ["target", "measured", "bound", "status"])
     print("(90%-sparse LeNet-300-100 at batch 1 against dense: python benchmarks/sparse.py)")
-    write_json(args.json, {"results": results, "forward": forward, "conv_backends": {
+    write_json(args.json, {"results": results, "forward": forward, "conv_backends": None if conv is None else {
         k: {"numpy_ms": a, "numba_ms": b} for k, (a, b) in conv.items()}, "summary": summary,
         "machine": machine(), "seed": args.seed})
     return 0

@@ -122,6 +122,24 @@ def test_gemm_exact_at_max_k_extremes():
         gemm_s8s8s32(np.zeros((1, k + 1), np.int8), np.zeros((k + 1, 1), np.int8))
 
 
+@pytest.mark.parametrize("a_val, a_zp, b_val, b_zp", [
+    (255, 0, -128, 127), (0, 255, -128, 127), (255, 255, 127, -128), (255, 0, 127, -128), (0, 0, 127, 0),
+])
+def test_gemm_int32_straight_to_output_exact_at_max_k(a_val, a_zp, b_val, b_zp):
+    """A whole 32-column panel of int32 output is stored from the registers, which start at the
+    zero-point terms and add in wrapping int32: still exact where results and terms come within
+    1% of 2**31."""
+    k, n = MAX_K, 40  # one whole panel (straight to the output) and a partial one (through the tile)
+    rng = np.random.default_rng(a_val * 1000 + a_zp + b_val + 128)
+    a = np.full((5, k), a_val, dtype=np.uint8)  # 5 rows: a 4-row register tile and a 1-row one
+    a[1] = rng.integers(0, 256, k)
+    b = np.full((k, n), b_val, dtype=np.int8)
+    b[:, 3] = rng.integers(-128, 128, k)
+    np.testing.assert_array_equal(gemm_u8s8s32(a, b, a_zp, b_zp), gemm_reference(a, b, a_zp, b_zp))
+    s8 = (a.astype(np.int16) - 128).astype(np.int8)
+    np.testing.assert_array_equal(gemm_s8s8s32(s8, b), gemm_reference(s8, b))
+
+
 def test_packed_weights_roundtrip_and_reuse():
     rng = np.random.default_rng(0)
     w = rng.integers(-128, 128, (40, 300), dtype=np.int8)  # Linear weight (out, in)

@@ -12,15 +12,15 @@ from .packing import NR
 
 
 @njit(cache=True, inline="always")
-def _panel_portable(a_rows, b, off, tile):
+def _panel_portable(a_rows, b, off, c, ci0, j0, row_init, col_init):
     """Same contract as :func:`_panel_vnni` in plain Numba (CPUs without AVX-512 VNNI)."""
     rows, kpad = a_rows.shape
     for i in range(rows):
         for j in range(NR):
-            tile[i, j] = 0
+            c[ci0 + i, j0 + j] = row_init[i] + col_init[j0 + j]
         for q in range(kpad // 4):
             base = off + q * NR * 4
             for t in range(4):
                 av = np.int32(a_rows[i, 4 * q + t])
                 for j in range(NR):
-                    tile[i, j] += av * np.int32(b[base + 4 * j + t])
+                    c[ci0 + i, j0 + j] += av * np.int32(b[base + 4 * j + t])

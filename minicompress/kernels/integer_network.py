@@ -144,6 +144,7 @@ def _rows(x, r_lo, r_hi, in_scale, in_zp, layers, packed, col_term, scale, out):
     dummy_f = np.empty((1, 1), dtype=np.float32)
     row_term = np.zeros(rows, dtype=np.int64)  # weight zero points are 0
     tile = np.empty((rows, NR), dtype=np.int32)
+    zero_rows, zero_cols = np.zeros(rows, dtype=np.int32), np.zeros(NR, dtype=np.int32)
     n_layers = layers.shape[0]
     for lay in range(n_layers):
         n, kpad, t0 = layers[lay, N], layers[lay, KPAD], layers[lay, T_OFF]
@@ -157,7 +158,7 @@ def _rows(x, r_lo, r_hi, in_scale, in_zp, layers, packed, col_term, scale, out):
         zp, relu = layers[lay, ZOUT], layers[lay, RELU] == 1
         lo = zp if relu else 0
         for p in range((n + NR - 1) // NR):
-            _panel_vnni(a, packed, layers[lay, B_OFF] + p * kpad * NR, tile)
+            _panel_vnni(a, packed, layers[lay, B_OFF] + p * kpad * NR, tile, 0, 0, zero_rows, zero_cols)
             _epilogue(tile, i0, i0 + rows, p * NR, min(n, p * NR + NR), row_term, ct, sc, zp, lo,
                       layers[lay, HI], relu, mode, outs)
         a = nxt
