@@ -8,8 +8,8 @@ to each sparsity, then the same pruned model runs on mnist10k test digits:
   fused whole-network kernel that skips zero weights and zero inputs
   (``minicompress.kernels.sparse_network_forward``), larger ones through the CSR kernel;
 * both sparse paths are also timed on their own (``fused_ms``, ``csr_ms``), and the fused
-  network with every layer in the CSC "columns" layout (``columns_ms``), to show what the
-  padded-row layout of the hidden layers buys.
+  network with its hidden layers in the padded-row "rows" layout (``rows_ms``) instead of the
+  default CSC "columns" layout, to show what that choice buys.
 
 ``first_layer_macs`` is the mean number of multiply-adds the fused path does in the first
 layer (nonzero weights in the columns of nonzero pixels), beside ``first_layer_nnz``.
@@ -199,9 +199,9 @@ def measure(args, min_seconds, repeats) -> list:
         fused = SparseInference.from_model(model, fused_max_batch=1 << 30)
         csr = SparseInference.from_model(model, fused_max_batch=0)
         layers = [st for st in dense.steps if st[0] == "linear"]
-        columns_net = pack_sparse_network([st[1] for st in layers], [st[2] for st in layers],
-                                          formats=["columns"] * len(layers))
-        columns = lambda x, net=columns_net: sparse_network_forward(net, x)  # noqa: E731
+        rows_net = pack_sparse_network([st[1] for st in layers], [st[2] for st in layers],
+                                       formats=["columns"] + ["rows"] * (len(layers) - 1))
+        rows = lambda x, net=rows_net: sparse_network_forward(net, x)  # noqa: E731
         per_column = np.count_nonzero(layers[0][1], axis=0)
         first_macs = float(np.mean((x_all[:1000] != 0) @ per_column))
         for b in args.batches:
@@ -209,8 +209,8 @@ def measure(args, min_seconds, repeats) -> list:
             inputs = [np.ascontiguousarray(x_all[i * b:(i + 1) * b]) for i in range(n_inputs)]
             ref = np.concatenate([dense(x) for x in inputs])
             err = max(float(np.abs(np.concatenate([f(x) for x in inputs]) - ref).max())
-                      for f in (sparse, fused, csr, columns))
-            fns = {"dense": dense, "sparse": sparse, "fused": fused, "csr": csr, "columns": columns}
+                      for f in (sparse, fused, csr, rows))
+            fns = {"dense": dense, "sparse": sparse, "fused": fused, "csr": csr, "rows": rows}
             cases.append(({"batch": b, "sparsity": s, "nnz": sparse.nnz(),
                            "threads": threads["setting"], "numba_threads": threads["numba"],
                            "path": sparse.path(b), "max_abs_diff": err, "inputs": n_inputs,
@@ -220,7 +220,7 @@ def measure(args, min_seconds, repeats) -> list:
     # one function at a time with a pause before each: with default threads, NumPy's BLAS
     # threads and Numba's OpenMP threads keep spinning for a while after their calls, and
     # on 2 shared cores each pool then slows the other down (see the module docstring).
-    for names in (("dense", "sparse"), ("fused", "csr", "columns")):
+    for names in (("dense", "sparse"), ("fused", "csr", "rows")):
         for row, fns, inputs in cases:
             for name in names:
                 time.sleep(0.2)
@@ -240,13 +240,13 @@ def print_table(results, repeats):
     print(f"LeNet-300-100, magnitude-pruned per layer; median of {repeats} loops (min in brackets); "
           "sparse = SparseInference's default path")
     print(f"{'threads':>7} {'batch':>5} {'sparsity':>8} {'nnz':>6} {'path':>5} {'dense ms':>17} "
-          f"{'sparse ms':>17} {'speedup':>14} {'fused ms':>9} {'csr ms':>8} {'columns':>8} {'max|diff|':>9}")
+          f"{'sparse ms':>17} {'speedup':>14} {'fused ms':>9} {'csr ms':>8} {'rows ms':>8} {'max|diff|':>9}")
     for r in results:
         print(f"{r['threads']:>7} {r['batch']:>5} {r['sparsity']:>8.2f} {r['nnz']:>6} {r['path']:>5} "
               f"{r['dense_ms']:>8.4f} ({r['dense_ms_min']:.4f}) "
               f"{r['sparse_ms']:>8.4f} ({r['sparse_ms_min']:.4f}) "
               f"{r['speedup']:>6.2f}x ({r['speedup_min']:.2f}x) "
-              f"{r['fused_ms']:>9.4f} {r['csr_ms']:>8.4f} {r['columns_ms']:>8.4f} {r['max_abs_diff']:>9.1e}")
+              f"{r['fused_ms']:>9.4f} {r['csr_ms']:>8.4f} {r['rows_ms']:>8.4f} {r['max_abs_diff']:>9.1e}")
     seen = set()
     for r in results:
         if r["sparsity"] not in seen:

@@ -231,16 +231,12 @@ def test_a_model_that_is_not_a_chain_takes_the_csr_path():
     np.testing.assert_allclose(sparse(x[:1]), dense(x[:1]), rtol=1e-5, atol=1e-6)
 
 
-def test_layouts_chosen_for_lenet_and_for_unbalanced_rows():
+def test_the_default_layout_is_columns_and_a_given_one_is_kept():
     rng = np.random.default_rng(2)
     ws = [(rng.standard_normal((30, 40)) * (rng.random((30, 40)) < 0.1)).astype(np.float32),
           (rng.standard_normal((20, 30)) * (rng.random((20, 30)) < 0.3)).astype(np.float32)]
-    # the first layer skips zero inputs; a balanced hidden layer takes the padded rows
-    assert pack_sparse_network(ws).formats == ("columns", "rows")
-    # one full row among empty ones: padding every row to 30 would be 20x the nonzeros
-    lopsided = np.zeros((20, 30), np.float32)
-    lopsided[0] = 1.0
-    assert pack_sparse_network([ws[0], lopsided]).formats == ("columns", "columns")
+    assert pack_sparse_network(ws).formats == ("columns", "columns")
+    assert pack_sparse_network(ws, formats=["auto", "rows"]).formats == ("columns", "rows")
     x = (rng.random((5, 40)) * (rng.random((5, 40)) < 0.2)).astype(np.float32)
     for formats in (["columns", "columns"], ["rows", "rows"], ["rows", "columns"]):
         net = pack_sparse_network(ws, formats=formats)

@@ -22,16 +22,15 @@ Each layer is stored in one of two layouts, chosen when the network is packed:
   nonzero (``benchmarks/sparse.py`` prints how many that is for LeNet-300-100's first layer).
 * ``"rows"`` (ELLPACK: every output row padded to the same number ``K`` of nonzeros, the
   padding pointing at an always-zero input slot): ``y[r] = sum_q v[r, q] * a[idx[r, q]]``
-  with a fixed trip count, which the CPU predicts and Numba vectorizes (gathers). No
-  skipping, but for the hidden layers of LeNet-300-100 (about ten nonzeros per column) it
-  is faster than the column layout, whose cost there is one mispredicted loop exit per
-  short column rather than the arithmetic (``benchmarks/sparse.py`` times both:
-  ``fused_ms`` against ``columns_ms``). From batch 64 up the column layout was as fast or
-  slightly faster, the batch loop vectorizing either way; the layout is chosen for batch 1.
+  with a fixed trip count, which Numba vectorizes (gathers). No skipping.
 
-The default (``formats=None``) is ``"columns"`` for the first layer, whose input (pixels) is
-the sparse one, and ``"rows"`` for later layers whose rows are balanced enough that
-``out * K <= 2 * nnz + out`` (else ``"columns"``).
+The default (``formats=None``, or ``"auto"``) is ``"columns"`` for every layer. An earlier
+version chose ``"rows"`` for the hidden layers (about ten nonzeros per column, where the column
+loop's exit is mispredicted once per column); timed again on 2026-11-29 on the 2-core machine,
+the column layout was faster for 90 %- and 95 %-sparse LeNet-300-100 at batch 1 (0.0061 against
+0.0072 ms, 0.0045 against 0.0052 ms) and at batch 64 (0.048 against 0.058 ms, 0.034 against
+0.034 ms), so it is the default everywhere; ``python benchmarks/sparse.py`` keeps timing the
+padded rows (``rows_ms``). The first layer's input (pixels) is where skipping pays most.
 
 At batch 1 a LeNet-300-100 forward pass is only microseconds of arithmetic, so fixed costs
 matter as much as the loops: every layer (weights, bias, ReLU) is packed into a few flat
@@ -138,14 +137,6 @@ class SparseNetwork:
                 f"nnz={self.nnz}, dtype={self.dtype.name})")
 
 
-def _auto_format(layer, w):
-    """Columns for the first layer; rows for a later one unless padding would double it."""
-    if layer == 0:
-        return COLUMNS
-    k = int(np.count_nonzero(w, axis=1).max())
-    return ROWS if w.shape[0] * k <= 2 * np.count_nonzero(w) + w.shape[0] else COLUMNS
-
-
 def pack_sparse_network(weights, biases=None, relus=None, formats=None):
     """Pack a chain of (pruned) Linear layers for :func:`sparse_network_forward`.
 
@@ -159,7 +150,7 @@ def pack_sparse_network(weights, biases=None, relus=None, formats=None):
     relus : sequence of bool, optional
         ReLU after layer ``l``; default: after every layer but the last.
     formats : sequence of {"columns", "rows", "auto"}, optional
-        Layout per layer (module docstring); default ``"auto"`` for every layer.
+        Layout per layer (module docstring); ``"auto"`` (the default) is ``"columns"``.
 
     Returns
     -------
@@ -208,7 +199,7 @@ def pack_sparse_network(weights, biases=None, relus=None, formats=None):
         elif b.shape != (w.shape[0],):
             raise InputError(f"biases[{i}] must have shape ({w.shape[0]},); got {b.shape}")
         n_out, n_in = w.shape
-        fmt = _auto_format(i, w) if formats[i] == "auto" else _FORMATS[formats[i]]
+        fmt = _FORMATS["columns" if formats[i] == "auto" else formats[i]]
         if fmt == COLUMNS:
             # CSC of W is CSR of W.T: nonzero() of the transpose walks column by column
             cols, r = np.nonzero(w.T)
