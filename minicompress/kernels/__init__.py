@@ -25,8 +25,8 @@ engine's readable im2col / col2im / max pool, their oracles).
 ``conv2d_backward(grad, cols, weight, input_size, stride=1, padding=0, input_grad=True, weight_grad=True)``
     ``(grad_x, grad_w)``, the same products as the engine's NumPy code, split the same way.
 ``set_num_threads(n)``, ``get_num_threads()``, ``parallel_for(fn, n, work)`` (``threads``)
-    The threads those ops use: the cores available, or ``$MINICOMPRESS_NUM_THREADS``. Results
-    do not depend on the number.
+    The threads the convolution uses: ``$MINICOMPRESS_NUM_THREADS``, else the cores when BLAS
+    was told to use one thread, else 1 (one thread pool at a time). Results do not depend on it.
 ``max_pool2d_forward(x, kernel_size, stride) -> (out, arg)``
     Max over windows, with the offset of each window's first maximum (``argmax_dtype(k)``).
 ``max_pool2d_backward(grad, arg, x_shape, kernel_size, stride) -> (N, C, H, W)``
