@@ -120,7 +120,8 @@ def _forget_pool_after_fork():
     _state.executor, _state.executor_threads, _state.lock = None, 0, threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forget_pool_after_fork)
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def parallel_for(fn, n: int, work: int = MIN_WORK) -> None:
