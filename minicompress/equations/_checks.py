@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from minicompress.engine._checks import check_number
 from minicompress.errors import InputError, InputTypeError
 
 MAX_BITS = 64
@@ -61,22 +62,6 @@ def check_bits(bits) -> int:
     return bits
 
 
-def check_real(value, name: str, *, low=None, high=None, low_open=False) -> float:
-    """A finite real scalar (not a bool), optionally within ``[low, high]`` (or ``(low, high]``)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise InputTypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
-    value = float(value)
-    lo_txt = "(" if low_open or low is None else "["
-    allowed = f"{lo_txt}{'-inf' if low is None else low}, {'inf)' if high is None else f'{high}]'}"
-    if not np.isfinite(value):
-        raise InputError(f"{name} must be a finite number in {allowed}, got {value}")
-    if low is not None and (value < low or (low_open and value == low)):
-        raise InputError(f"{name} must be in {allowed}, got {value}")
-    if high is not None and value > high:
-        raise InputError(f"{name} must be in {allowed}, got {value}")
-    return value
-
-
 def check_probability(value, name: str) -> float:
-    """A probability or ratio: a real number in ``[0, 1]``."""
-    return check_real(value, name, low=0.0, high=1.0)
+    """A probability or ratio: a finite real number in ``[0, 1]``."""
+    return check_number(value, name, low=0.0, high=1.0)

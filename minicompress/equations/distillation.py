@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from minicompress.engine import Tensor
-from minicompress.equations._checks import check_real
+from minicompress.engine._checks import check_number
 from minicompress.errors import InputError, InputTypeError
 from minicompress.nn.losses import nll_loss
 
@@ -53,7 +53,7 @@ def _check_probabilities(arr, name):
 
 
 def _check_eps(eps):
-    return check_real(eps, "eps", low=0.0, high=0.5, low_open=True)
+    return check_number(eps, "eps", low=0.0, high=0.5, low_open=True)
 
 
 def distillation_bce_as_written(y_hat, y, eps=LOG_EPS):

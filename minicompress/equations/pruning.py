@@ -16,7 +16,8 @@ import numbers
 
 import numpy as np
 
-from minicompress.equations._checks import as_real_array, check_probability, check_real
+from minicompress.engine._checks import check_number
+from minicompress.equations._checks import as_real_array, check_probability
 from minicompress.equations.rounding import round_half_away
 from minicompress.errors import InputTypeError
 
@@ -70,7 +71,7 @@ def random_candidate_pruning(w, p, seed, *, k=1.0):
     """
     arr = as_real_array(w, "w")
     p = check_probability(p, "p (the candidate proportion)")
-    k = check_real(k, "k", low=0.0)
+    k = check_number(k, "k", low=0.0)
     rng = _generator(seed)
     n_candidates = int(round_half_away(p * arr.size))
     flat = np.zeros(arr.size, dtype=bool)

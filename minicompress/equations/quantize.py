@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from minicompress.equations._checks import as_real_array, check_bits, check_real
+from minicompress.engine._checks import check_number
+from minicompress.equations._checks import as_real_array, check_bits
 from minicompress.equations.rounding import round_half_away
 from minicompress.errors import InputError
 
@@ -121,7 +122,7 @@ def quantize_fixed_point_reading(w, bits):
 
 
 def _check_ratio(Q):
-    return check_real(Q, "Q (the quantization ratio)", low=0.0, low_open=True)
+    return check_number(Q, "Q (the quantization ratio)", low=0.0, low_open=True)
 
 
 def quantize_by_ratio(w, Q):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from minicompress.equations._checks import as_real_array, check_real
+from minicompress.engine._checks import check_number
+from minicompress.equations._checks import as_real_array
 from minicompress.errors import InputError
 
 
@@ -51,8 +52,8 @@ def threshold_clip(w, T, t):
         Non-real or non-finite input, ``T < 0``, or ``t`` overflowing the dtype.
     """
     arr = as_real_array(w, "w")
-    T = check_real(T, "T", low=0.0)
-    t = check_real(t, "t")
+    T = check_number(T, "T", low=0.0)
+    t = check_number(t, "t")
     with np.errstate(over="ignore"):
         t_cast = arr.dtype.type(t)
     if not np.isfinite(t_cast):
