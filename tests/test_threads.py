@@ -13,6 +13,7 @@ import minicompress
 from minicompress.engine import Context, backend
 from minicompress.engine import conv as np_conv
 from minicompress.errors import InputError
+from minicompress.kernels import conv as kconv
 from minicompress.kernels import (
     conv2d_backward,
     conv2d_forward,
@@ -157,34 +158,35 @@ def test_a_forked_child_starts_its_own_threads(num_threads):
 
 @st.composite
 def conv_case(draw):
-    n, c, f = draw(st.integers(1, 5)), draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    n, c, f = draw(st.integers(1, 7)), draw(st.integers(1, 3)), draw(st.integers(1, 4))
     k, s, p = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(0, 2))
     h, w = draw(st.integers(max(1, k - 2 * p), 8)), draw(st.integers(max(1, k - 2 * p), 8))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     x, wt, b = (rng.standard_normal(shape).astype(dtype) for shape in ((n, c, h, w), (f, c, k, k), (f,)))
-    return x, wt, b, s, p, draw(st.integers(1, 4)), rng
+    return x, wt, b, s, p, draw(st.integers(1, 4)), draw(st.integers(1, 3)), rng
 
 
 @given(conv_case())
 def test_conv2d_kernels_match_the_numpy_backend_bit_for_bit_at_any_thread_count(case):
-    x, wt, b, s, p, count, rng = case
-    before, min_work = threads.get_num_threads(), threads.MIN_WORK
-    threads.MIN_WORK = 0
+    """Any thread count, and any number of images unfolded at a time (kernels.conv.CHUNK)."""
+    x, wt, b, s, p, count, chunk, rng = case
+    before, min_work, chunk_before = threads.get_num_threads(), threads.MIN_WORK, kconv.CHUNK
+    threads.MIN_WORK, kconv.CHUNK = 0, chunk
     try:
         threads.set_num_threads(count)
-        out, cols = conv2d_forward(x, wt, b, s, p)
+        out = conv2d_forward(x, wt, b, s, p)
         grad = rng.standard_normal(out.shape).astype(x.dtype)
-        gx, gw = conv2d_backward(grad, cols, wt, x.shape[2:], s, p)
+        gx, gw = conv2d_backward(grad, x, wt, s, p)
     finally:
         threads.set_num_threads(before)
-        threads.MIN_WORK = min_work
+        threads.MIN_WORK, kconv.CHUNK = min_work, chunk_before
     with backend.using("numpy"):
         ctx = Context()
         ctx.needs_input_grad = (True, True, True)
         want = np_conv.Conv2d.forward(ctx, x, wt, b, s, p)
         want_gx, want_gw, _ = np_conv.Conv2d.backward(ctx, grad)
-    for got, expected in ((out, want), (cols, ctx.saved_tensors[0]), (gx, want_gx), (gw, want_gw)):
+    for got, expected in ((out, want), (gx, want_gx), (gw, want_gw)):
         assert got.dtype == expected.dtype
         np.testing.assert_array_equal(got, expected)
 
@@ -197,9 +199,11 @@ def test_conv2d_kernels_reject_what_does_not_fit():
         conv2d_forward(x, w.astype(np.float64))
     with pytest.raises(InputError, match="bias must have shape"):
         conv2d_forward(x, w, np.zeros(3, np.float32))
-    out, cols = conv2d_forward(x, w)
-    with pytest.raises(InputError, match="do not come from one conv2d_forward"):
-        conv2d_backward(out, cols[:, :-1], w, (6, 6))
+    out = conv2d_forward(x, w)
+    with pytest.raises(InputError, match=r"grad must have shape \(2, 4, 4, 4\)"):
+        conv2d_backward(out[:, :, :-1], x, w)
+    with pytest.raises(InputError, match="channels"):
+        conv2d_backward(out, x[:, :2], w)
 
 
 def test_lenet5_training_is_bit_identical_at_one_and_two_threads(mnist10k):

@@ -109,9 +109,8 @@ class Conv2d(Function):
         ctx.fast = _fast(x, w, b)
         ctx.meta = (x.shape, stride, padding, ho, wo, b is not None)
         if ctx.fast:  # the same products, the batch split over threads (kernels.conv)
-            out, cols = kernels.conv2d_forward(x, w, b, stride, padding)
-            ctx.save_for_backward(cols, w)
-            return out
+            ctx.save_for_backward(x, w)  # the kernels make the columns again in backward
+            return kernels.conv2d_forward(x, w, b, stride, padding)
         cols = im2col(x, kh, kw, stride, padding)   # (N, C*kh*kw, Ho*Wo)
         out = np.matmul(w.reshape(f, -1), cols)     # (N, F, Ho*Wo): already NCHW
         if b is not None:
@@ -121,15 +120,16 @@ class Conv2d(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        cols, w = ctx.saved_tensors
+        saved, w = ctx.saved_tensors  # the input x on the fast back end, its columns on NumPy's
         x_shape, stride, padding, ho, wo, has_bias = ctx.meta
         f, c, kh, kw = w.shape
         g3 = np.ascontiguousarray(grad).reshape(grad.shape[0], f, ho * wo)
         needs = ctx.needs_input_grad
         gb = None
         if ctx.fast:  # the same products, the batch split over threads (kernels.conv)
-            gx, gw = kernels.conv2d_backward(grad, cols, w, x_shape[2:], stride, padding, needs[0], needs[1])
+            gx, gw = kernels.conv2d_backward(grad, saved, w, stride, padding, needs[0], needs[1])
         else:
+            cols = saved
             gx = col2im(np.matmul(w.reshape(f, -1).T, g3), x_shape, kh, kw, stride, padding,
                         (ho, wo)) if needs[0] else None
             # sum_n cols[n] @ g3[n].T, (C*kh*kw, F) per image, transposed at the end: BLAS ran

@@ -19,10 +19,10 @@ engine's readable im2col / col2im / max pool, their oracles).
     im2col of a float batch, PyTorch's ``F.unfold`` layout.
 ``fold(cols, output_size, kernel_size, stride=1, padding=0) -> (N, C, H, W)``
     col2im, the adjoint of ``unfold`` (overlaps added in kernel-offset order).
-``conv2d_forward(x, weight, bias=None, stride=1, padding=0) -> (out, cols)``
+``conv2d_forward(x, weight, bias=None, stride=1, padding=0) -> (N, F, OH, OW)``
     The engine's convolution, ``W.reshape(F, -1) @ unfold(x)[n] + b`` per image, the batch
-    split over threads (:mod:`.threads`); ``cols`` is kept for the backward pass.
-``conv2d_backward(grad, cols, weight, input_size, stride=1, padding=0, input_grad=True, weight_grad=True)``
+    split over threads (:mod:`.threads`), the columns made ``CHUNK`` images at a time.
+``conv2d_backward(grad, x, weight, stride=1, padding=0, input_grad=True, weight_grad=True)``
     ``(grad_x, grad_w)``, the same products as the engine's NumPy code, split the same way.
 ``set_num_threads(n)``, ``get_num_threads()``, ``parallel_for(fn, n, work)`` (``threads``)
     The threads the convolution uses: ``$MINICOMPRESS_NUM_THREADS``, else the cores when BLAS
