@@ -108,6 +108,12 @@ def test_small_work_and_nested_calls_stay_on_the_calling_thread(num_threads):
     threads.parallel_for(lambda lo, hi: callers.append(threading.current_thread().name), 10, work=99)
     assert callers == [threading.current_thread().name]
 
+    num_threads(8)  # each thread gets at least MIN_WORK: 250 of work makes 2 slices, not 8
+    slices = []
+    threads.parallel_for(lambda lo, hi: slices.append((lo, hi)), 10, work=250)
+    assert sorted(slices) == [(0, 5), (5, 10)]
+    num_threads(2)
+
     inner = []
 
     def outer(lo, hi):  # slice 0 runs on the caller, slice 1 on a worker

@@ -135,14 +135,18 @@ def parallel_for(fn, n: int, work: int = MIN_WORK) -> None:
     n : int
         Number of items (images of a batch).
     work : int
-        Multiply-adds plus elements copied by the whole call; below :data:`MIN_WORK` everything
-        runs on the calling thread, as it does with one thread, for ``n < 2``, or when called from one of
-        the pool's threads (no nesting).
+        Multiply-adds plus elements copied by the whole call. Each thread gets at least
+        :data:`MIN_WORK` of it, so below that everything runs on the calling thread, as it
+        does with one thread, for ``n < 2``, or when called from one of the pool's threads
+        (no nesting).
 
     An exception raised by any slice is raised here, after every slice has finished.
     """
-    threads = min(get_num_threads(), n)
-    if threads < 2 or work < MIN_WORK or getattr(_local, "worker", False):
+    # at most one thread per MIN_WORK of work: on a many-core machine a small batch is not cut
+    # into slices too small to pay for waking their threads
+    per_thread_cap = work // MIN_WORK if MIN_WORK > 0 else n
+    threads = min(get_num_threads(), n, per_thread_cap)
+    if threads < 2 or getattr(_local, "worker", False):
         fn(0, n)
         return
     bounds = [n * t // threads for t in range(threads + 1)]
