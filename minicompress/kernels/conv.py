@@ -85,6 +85,13 @@ def _padded(x, ph, pw):
     return xp
 
 
+def _unpadded(xp, ph, pw):
+    """The inverse of :func:`_padded`: ``xp`` without its border, as a contiguous array."""
+    if not (ph or pw):
+        return xp
+    return np.ascontiguousarray(xp[:, :, ph:xp.shape[2] - ph, pw:xp.shape[3] - pw])
+
+
 def unfold(x, kernel_size, stride=1, padding=0):
     """im2col of a float batch: (N, C, H, W) -> (N, C*KH*KW, OH*OW), zero padding.
 
@@ -133,9 +140,7 @@ def fold(cols, output_size, kernel_size, stride=1, padding=0):
                          f"got {cols.shape}")
     out = np.zeros((n, rows // (kh * kw), h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     _patches(out, cols, kh, kw, sh, sw, oh, ow, True)  # onto zeros, so the padding can be cut off
-    if ph or pw:
-        out = np.ascontiguousarray(out[:, :, ph:ph + h, pw:pw + w])
-    return out
+    return _unpadded(out, ph, pw)
 
 
 #: Images unfolded at a time by :func:`conv2d_forward` / :func:`conv2d_backward`: 16 LeNet-5
@@ -172,7 +177,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     """
     x = as_nd(x, "x", _FLOATS, 4, "(N, C, H, W)")
     weight = as_nd(weight, "weight", (x.dtype,), 4, "(F, C, KH, KW)")
-    f, c, kh, kw = weight.shape
+    f, c = weight.shape[:2]
     n = x.shape[0]
     kh, kw, sh, sw, ph, pw, oh, ow = _conv_geometry(x, weight, stride, padding)
     if bias is not None:
@@ -221,7 +226,7 @@ def conv2d_backward(grad, x, weight, stride=1, padding=0, input_grad=True, weigh
     grad = as_nd(grad, "grad", _FLOATS, 4, "(N, F, OH, OW)")
     x = as_nd(x, "x", (grad.dtype,), 4, "(N, C, H, W)")
     weight = as_nd(weight, "weight", (grad.dtype,), 4, "(F, C, KH, KW)")
-    f, c, kh, kw = weight.shape
+    f, c = weight.shape[:2]
     n, h, w = x.shape[0], x.shape[2], x.shape[3]
     kh, kw, sh, sw, ph, pw, oh, ow = _conv_geometry(x, weight, stride, padding)
     if grad.shape != (n, f, oh, ow):
@@ -246,9 +251,7 @@ def conv2d_backward(grad, x, weight, stride=1, padding=0, input_grad=True, weigh
                 np.matmul(cols[:b - a], g3[a:b].transpose(0, 2, 1), out=per_image[a:b])
 
     parallel_for(images, n, n * c * kh * kw * oh * ow * (f + 1) * (input_grad + weight_grad))
-    grad_x = None
-    if input_grad:
-        grad_x = np.ascontiguousarray(grad_xp[:, :, ph:ph + h, pw:pw + w]) if (ph or pw) else grad_xp
+    grad_x = _unpadded(grad_xp, ph, pw) if input_grad else None
     grad_w = per_image.sum(axis=0).T.reshape(weight.shape) if weight_grad else None
     return grad_x, grad_w
 
